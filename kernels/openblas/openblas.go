@@ -1,0 +1,139 @@
+// Package openblas makes OpenBLAS the float32 BLAS of the process when the shared library is
+// installed, with no cgo: the library is opened at run time with purego. Everything but
+// Sgemm falls through to gonum's pure-Go implementation, which is always there.
+//
+// One install step turns the fast path on (Debian/Ubuntu):
+//
+//	apt-get install libopenblas0
+//
+// Set HYBRID_BLAS=gonum to keep the pure-Go path even when OpenBLAS is present.
+package openblas
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/ebitengine/purego"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// Implementation is gonum's pure-Go BLAS with the level-3 products replaced by OpenBLAS.
+type Implementation struct {
+	gonum.Implementation
+}
+
+var _ blas.Float32 = Implementation{}
+
+// CBLAS enum values.
+const (
+	cblasRowMajor = 101
+	cblasNoTrans  = 111
+	cblasTrans    = 112
+)
+
+var (
+	loadOnce  sync.Once
+	loadErr   error
+	libName   string
+	sgemm     func(order, ta, tb, m, n, k int32, alpha float32, a *float32, lda int32, b *float32, ldb int32, beta float32, c *float32, ldc int32)
+	setThread func(n int32)
+	getConfig func() string
+)
+
+// candidates are the names the library goes by across distributions.
+var candidates = []string{"libopenblas.so.0", "libopenblas.so", "libopenblasp.so.0", "libopenblas64_.so.0", "libopenblas.dylib"}
+
+// Load opens OpenBLAS once; later calls return the first result.
+func Load() error {
+	loadOnce.Do(func() {
+		var errs []error
+		for _, name := range candidates {
+			lib, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			purego.RegisterLibFunc(&sgemm, lib, "cblas_sgemm")
+			if sym, err := purego.Dlsym(lib, "openblas_set_num_threads"); err == nil && sym != 0 {
+				purego.RegisterFunc(&setThread, sym)
+			}
+			if sym, err := purego.Dlsym(lib, "openblas_get_config"); err == nil && sym != 0 {
+				purego.RegisterFunc(&getConfig, sym)
+			}
+			libName = name
+			return
+		}
+		loadErr = fmt.Errorf("openblas: library not found (install libopenblas0): %w", errors.Join(errs...))
+	})
+	return loadErr
+}
+
+// Use loads OpenBLAS and installs it as the blas32 implementation, unless HYBRID_BLAS=gonum.
+// It reports which implementation is in use.
+func Use() (string, error) {
+	if os.Getenv("HYBRID_BLAS") == "gonum" {
+		return "gonum (HYBRID_BLAS=gonum)", nil
+	}
+	if err := Load(); err != nil {
+		return "gonum", err
+	}
+	blas32.Use(Implementation{})
+	return Name(), nil
+}
+
+// Name describes the loaded library, or "gonum" when none is loaded.
+func Name() string {
+	if sgemm == nil {
+		return "gonum"
+	}
+	s := "openblas (" + libName + ")"
+	if getConfig != nil {
+		s = "openblas " + getConfig()
+	}
+	return s
+}
+
+// SetThreads sets OpenBLAS's own thread count (no-op when not loaded).
+func SetThreads(n int) {
+	if setThread != nil {
+		setThread(int32(n))
+	}
+}
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices, as blas.Float32 does.
+func (impl Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	// Let gonum validate arguments and handle degenerate cases, so errors read the same on both paths.
+	if k == 0 || alpha == 0 || sgemm == nil || !validGemm(tA, tB, m, n, k, a, lda, b, ldb, c, ldc) {
+		impl.Implementation.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	sgemm(cblasRowMajor, trans(tA), trans(tB), int32(m), int32(n), int32(k), alpha, &a[0], int32(lda), &b[0], int32(ldb), beta, &c[0], int32(ldc))
+}
+
+func trans(t blas.Transpose) int32 {
+	if t == blas.NoTrans {
+		return cblasNoTrans
+	}
+	return cblasTrans
+}
+
+// validGemm checks strides and slice lengths exactly as a row-major GEMM reads them.
+func validGemm(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) bool {
+	ar, ac := m, k
+	if tA != blas.NoTrans {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if tB != blas.NoTrans {
+		br, bc = n, k
+	}
+	return lda >= max(1, ac) && ldb >= max(1, bc) && ldc >= max(1, n) &&
+		len(a) >= lda*(ar-1)+ac && len(b) >= ldb*(br-1)+bc && len(c) >= ldc*(m-1)+n
+}
