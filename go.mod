@@ -6,3 +6,5 @@ require (
 	github.com/ebitengine/purego v0.11.3
 	gonum.org/v1/gonum v0.17.0
 )
+
+require go.yaml.in/yaml/v3 v3.0.6
