@@ -90,6 +90,9 @@ type Ops interface {
 
 	Attention(o, lse, q, k, v Buffer, d attention.Dims) error
 	AttentionBackward(dq, dk, dv, do, q, k, v, o, lse Buffer, d attention.Dims) error
+	// RoPE rotates (B, L, H, Dh) at positions pos0…; out may alias x.
+	RoPE(out, x Buffer, pos0 int, theta float64, d attention.RoPEDims) error
+	RoPEBackward(dx, dout Buffer, pos0 int, theta float64, d attention.RoPEDims) error
 
 	AdamW(p, m, v, g Buffer, step int, c ops.AdamWConfig) error
 }

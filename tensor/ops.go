@@ -627,3 +627,25 @@ func (tp *Tape) Attention(q, k, v *Tensor, opt AttentionOptions) *Tensor {
 	}, q, k, v)
 	return o
 }
+
+// RoPE applies rotary position embeddings to x (B, L, H, Dh) for positions pos0 … pos0+L−1
+// with base θ, rotating the pairs (i, i+Dh/2).
+func (tp *Tape) RoPE(x *Tensor, pos0 int, theta float64) *Tensor {
+	if tp.err != nil {
+		return tp.dead()
+	}
+	if len(x.shape) != 4 {
+		return tp.failf("RoPE", "x %s must be (B, L, H, Dh)", shapeStr(x.shape))
+	}
+	d := attention.RoPEDims{B: x.shape[0], L: x.shape[1], H: x.shape[2], Dh: x.shape[3]}
+	out := tp.New("rope", x.shape...)
+	tp.Fail(tp.be.RoPE(out.buf, x.buf, pos0, theta, d))
+	tp.record("rope", out, func(dy kernels.Buffer) error {
+		dx, done := tp.accumulate(x)
+		if err := tp.be.RoPEBackward(dx, dy, pos0, theta, d); err != nil {
+			return err
+		}
+		return done()
+	}, x)
+	return out
+}

@@ -85,8 +85,8 @@ func (n *net) forward(tp *tensor.Tape) *tensor.Tensor {
 		X: tp.Reshape(xs, bsz, seq, heads, hd), Dt: dt, DtBias: p["dtb"], A: p["A"],
 		Bm: tp.Reshape(bm, bsz, seq, 1, nst), Cm: tp.Reshape(cm, bsz, seq, 1, nst), Dskip: p["D"], Chunk: 3})
 	m := tp.GatedRMSNorm(tp.Reshape(y, bsz, seq, din), z, p["gn"], 2, 1e-5)
-	q := tp.Reshape(tp.Linear(h, p["q"], nil), bsz, seq, heads, hd)
-	k := tp.Reshape(tp.Linear(h, p["k"], nil), bsz, seq, 1, hd)
+	q := tp.RoPE(tp.Reshape(tp.Linear(h, p["q"], nil), bsz, seq, heads, hd), 0, 10000)
+	k := tp.RoPE(tp.Reshape(tp.Linear(h, p["k"], nil), bsz, seq, 1, hd), 0, 10000)
 	v := tp.Reshape(tp.Linear(h, p["v"], nil), bsz, seq, 1, hd)
 	a := tp.Reshape(tp.Attention(q, k, v, tensor.AttentionOptions{Causal: true}), bsz, seq, din)
 	a = tp.GroupNorm(a, p["grpw"], p["grpb"], heads, 1e-5)

@@ -306,6 +306,14 @@ func (be *Backend) AttentionBackward(dq, dk, dv, do, q, k, v, o, lse kernels.Buf
 	return attention.Backward(s(dq), s(dk), s(dv), s(do), s(q), s(k), s(v), s(o), s(lse), d)
 }
 
+func (be *Backend) RoPE(out, x kernels.Buffer, pos0 int, theta float64, d attention.RoPEDims) error {
+	return attention.RoPE(s(out), s(x), pos0, theta, d)
+}
+
+func (be *Backend) RoPEBackward(dx, dout kernels.Buffer, pos0 int, theta float64, d attention.RoPEDims) error {
+	return attention.RoPEBackward(s(dx), s(dout), pos0, theta, d)
+}
+
 func (be *Backend) AdamW(p, m, v, g kernels.Buffer, step int, c ops.AdamWConfig) error {
 	return ops.AdamW(s(p), s(m), s(v), s(g), p.Len(), step, c)
 }

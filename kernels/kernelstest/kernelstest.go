@@ -101,6 +101,7 @@ var cases = []testCase{
 	{"Scan", testScan},
 	{"SSD", testSSD},
 	{"Attention", testAttention},
+	{"RoPE", testRoPE},
 	{"AdamW", testAdamW},
 }
 
@@ -486,4 +487,19 @@ func testAdamW(e *env) {
 	e.check("AdamW p", pb, p, 1)
 	e.check("AdamW m", mb, m, 1)
 	e.check("AdamW v", vb, v, 1)
+}
+
+func testRoPE(e *env) {
+	d := attention.RoPEDims{B: 2, L: 5, H: 3, Dh: 8}
+	n := d.B * d.L * d.H * d.Dh
+	x, xb := e.in(n, 1)
+	want := make([]float64, n)
+	e.must(attention.RoPERef(want, x, 7, 10000, d))
+	ob := e.be.Alloc(n)
+	e.must(e.be.RoPE(ob, xb, 7, 10000, d))
+	e.check("RoPE", ob, want, 2)
+	// The backward is the inverse rotation: it must take the output back to the input.
+	back := e.be.Alloc(n)
+	e.must(e.be.RoPEBackward(back, ob, 7, 10000, d))
+	e.check("RoPE inverse", back, x, 2)
 }

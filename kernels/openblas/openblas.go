@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/ebitengine/purego"
+	"github.com/hybridlab/hybrid/internal/par"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -65,6 +66,9 @@ func Load() error {
 				purego.RegisterFunc(&getConfig, sym)
 			}
 			libName = name
+			if setThread != nil {
+				setThread(1) // parallelism belongs to the caller's goroutines (see Sgemm)
+			}
 			return
 		}
 		loadErr = fmt.Errorf("openblas: library not found (install libopenblas0): %w", errors.Join(errs...))
@@ -97,7 +101,7 @@ func Name() string {
 	return s
 }
 
-// SetThreads sets OpenBLAS's own thread count (no-op when not loaded).
+// SetThreads sets OpenBLAS's own thread count (no-op when not loaded). Load sets it to 1.
 func SetThreads(n int) {
 	if setThread != nil {
 		setThread(int32(n))
@@ -114,8 +118,35 @@ func (impl Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float
 		impl.Implementation.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	sgemm(cblasRowMajor, trans(tA), trans(tB), int32(m), int32(n), int32(k), alpha, &a[0], int32(lda), &b[0], int32(ldb), beta, &c[0], int32(ldc))
+	// OpenBLAS runs single-threaded (see Load); large products are split into row or column
+	// blocks across goroutines here, so kernels that already run one GEMM per worker do not
+	// oversubscribe the cores, and the project has one owner of parallelism: Go.
+	w := par.Workers()
+	if w == 1 || float64(m)*float64(n)*float64(k) < parallelFlops {
+		sgemm(cblasRowMajor, trans(tA), trans(tB), int32(m), int32(n), int32(k), alpha, &a[0], int32(lda), &b[0], int32(ldb), beta, &c[0], int32(ldc))
+		return
+	}
+	if m >= n {
+		par.For(m, max(16, m/(4*w)), func(lo, hi int) {
+			ao := lo * lda // rows of op(A) are rows of A ...
+			if tA != blas.NoTrans {
+				ao = lo // ... or columns of A
+			}
+			sgemm(cblasRowMajor, trans(tA), trans(tB), int32(hi-lo), int32(n), int32(k), alpha, &a[ao], int32(lda), &b[0], int32(ldb), beta, &c[lo*ldc], int32(ldc))
+		})
+		return
+	}
+	par.For(n, max(16, n/(4*w)), func(lo, hi int) {
+		bo := lo // columns of op(B) are columns of B ...
+		if tB != blas.NoTrans {
+			bo = lo * ldb // ... or rows of B
+		}
+		sgemm(cblasRowMajor, trans(tA), trans(tB), int32(m), int32(hi-lo), int32(k), alpha, &a[0], int32(lda), &b[bo], int32(ldb), beta, &c[lo], int32(ldc))
+	})
 }
+
+// parallelFlops is the multiply-add count above which a product is split across goroutines.
+const parallelFlops = 1 << 21
 
 func trans(t blas.Transpose) int32 {
 	if t == blas.NoTrans {

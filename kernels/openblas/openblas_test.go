@@ -17,7 +17,7 @@ func TestSgemmMatchesGonum(t *testing.T) {
 	}
 	t.Logf("using %s", Name())
 	r, _ := numtest.Rand(t)
-	for _, sz := range [][3]int{{1, 1, 1}, {3, 5, 7}, {63, 65, 64}, {128, 17, 129}, {200, 1, 33}} {
+	for _, sz := range [][3]int{{1, 1, 1}, {3, 5, 7}, {63, 65, 64}, {128, 17, 129}, {200, 1, 33}, {300, 257, 129}, {40, 300, 200}} {
 		for _, tA := range []blas.Transpose{blas.NoTrans, blas.Trans} {
 			for _, tB := range []blas.Transpose{blas.NoTrans, blas.Trans} {
 				m, n, k := sz[0], sz[1], sz[2]
