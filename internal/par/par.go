@@ -5,7 +5,16 @@ package par
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
+
+// active counts loops currently fanned out across goroutines.
+var active atomic.Int32
+
+// Busy reports whether a For or Each is running on several goroutines right now. Code that
+// could split its own work (a large GEMM) stays serial inside such a loop, so the cores are
+// not oversubscribed by nested fan-out.
+func Busy() bool { return active.Load() > 0 }
 
 // Workers is the number of goroutines For uses; it follows GOMAXPROCS.
 func Workers() int { return runtime.GOMAXPROCS(0) }
@@ -22,6 +31,8 @@ func For(n, grain int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
+	active.Add(1)
+	defer active.Add(-1)
 	var wg sync.WaitGroup
 	for i := range w {
 		lo, hi := i*n/w, (i+1)*n/w
@@ -46,6 +57,8 @@ func Each(n int, fn func(worker, i int)) {
 		}
 		return
 	}
+	active.Add(1)
+	defer active.Add(-1)
 	var next sync.Mutex
 	k := 0
 	var wg sync.WaitGroup

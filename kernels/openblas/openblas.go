@@ -122,7 +122,7 @@ func (impl Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float
 	// blocks across goroutines here, so kernels that already run one GEMM per worker do not
 	// oversubscribe the cores, and the project has one owner of parallelism: Go.
 	w := par.Workers()
-	if w == 1 || float64(m)*float64(n)*float64(k) < parallelFlops {
+	if w == 1 || par.Busy() || float64(m)*float64(n)*float64(k) < parallelFlops {
 		sgemm(cblasRowMajor, trans(tA), trans(tB), int32(m), int32(n), int32(k), alpha, &a[0], int32(lda), &b[0], int32(ldb), beta, &c[0], int32(ldc))
 		return
 	}
