@@ -140,25 +140,56 @@ func convRow(x, state0 []float32, b, p int, d ConvDims) []float32 {
 	return state0[o : o+D]
 }
 
-// convPre writes the pre-activation row t of batch b into dst (D).
+// convPre writes the pre-activation row t of batch b into dst (D). Up to four taps are summed in
+// one pass (one store per element instead of one per tap); missing rows (zero padding) are skipped.
 func convPre(dst, wt, x, bias, state0 []float32, b, t int, d ConvDims) {
 	D, W := d.D, d.W
+	dst = dst[:D]
 	if bias != nil {
 		copy(dst, bias[:D])
 	} else {
 		clear(dst)
 	}
-	dst = dst[:D]
+	var ws, xs [4][]float32
+	n := 0
+	flush := func() {
+		switch n {
+		case 1:
+			w0, x0 := ws[0][:len(dst)], xs[0][:len(dst)]
+			for c := range dst {
+				dst[c] += w0[c] * x0[c]
+			}
+		case 2:
+			w0, x0, w1, x1 := ws[0][:len(dst)], xs[0][:len(dst)], ws[1][:len(dst)], xs[1][:len(dst)]
+			for c := range dst {
+				dst[c] += w0[c]*x0[c] + w1[c]*x1[c]
+			}
+		case 3:
+			w0, x0, w1, x1 := ws[0][:len(dst)], xs[0][:len(dst)], ws[1][:len(dst)], xs[1][:len(dst)]
+			w2, x2 := ws[2][:len(dst)], xs[2][:len(dst)]
+			for c := range dst {
+				dst[c] += w0[c]*x0[c] + w1[c]*x1[c] + w2[c]*x2[c]
+			}
+		case 4:
+			w0, x0, w1, x1 := ws[0][:len(dst)], xs[0][:len(dst)], ws[1][:len(dst)], xs[1][:len(dst)]
+			w2, x2, w3, x3 := ws[2][:len(dst)], xs[2][:len(dst)], ws[3][:len(dst)], xs[3][:len(dst)]
+			for c := range dst {
+				dst[c] += w0[c]*x0[c] + w1[c]*x1[c] + w2[c]*x2[c] + w3[c]*x3[c]
+			}
+		}
+		n = 0
+	}
 	for k := range W {
 		src := convRow(x, state0, b, t-(W-1)+k, d)
 		if src == nil {
 			continue
 		}
-		src, wk := src[:len(dst)], wt[k*D:k*D+len(dst)]
-		for c := range dst {
-			dst[c] += wk[c] * src[c]
+		ws[n], xs[n] = wt[k*D:k*D+D], src
+		if n++; n == 4 {
+			flush()
 		}
 	}
+	flush()
 }
 
 func convForward(out, stateOut, x, w, bias, state0 []float32, silu bool, d ConvDims) {

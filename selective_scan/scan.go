@@ -361,30 +361,21 @@ func (k *scanTok) steps(dr []float32, grad bool) {
 		}
 		return
 	}
+	if grad {
+		scanSigmoidRow(dδs, δs) // dsoftplus/dr; it rounds to 1 above 20, where δ = r
+	}
 	for j, r := range δs {
 		es[j] = -scanAbs(r)
 	}
 	scanExpScaled(es, es, 1)
 	for j, r := range δs {
 		e := es[j]
-		if grad {
-			s := 1 / (1 + e) // sigmoid(r) = 1/(1+e) for r ≥ 0, e/(1+e) below
-			if r < 0 {
-				s *= e
-			}
-			if r > 20 {
-				s = 1
-			}
-			dδs[j] = s
-		}
-		if r > 20 {
-			continue
-		}
 		x := e / (2 + e)
 		x2 := x * x
 		l := 2 * x * (1 + x2*(1.0/3+x2*(1.0/5+x2*(1.0/7+x2*(1.0/9+x2*(1.0/11+x2*(1.0/13)))))))
-		if r > 0 {
-			l += r
+		l += 0.5 * (r + scanAbs(r)) // max(r, 0), branch-free
+		if r > 20 {
+			l = r
 		}
 		δs[j] = l
 	}
@@ -448,20 +439,13 @@ func (k *scanTok) forward(hs, ab, aux, y, u, dr, z, bm, cm []float32) {
 	}
 }
 
-// scanSigmoidRow sets sig[c] = sigmoid(v[c]) for c < len(v), without cancellation.
+// scanSigmoidRow sets sig[c] = sigmoid(v[c]) = 1/(1+e^−v) for c < len(v), branch-free (random
+// signs would mispredict). No cancellation either way; below v ≈ −88 it saturates near 1e-38.
 func scanSigmoidRow(sig, v []float32) {
 	sig = sig[:len(v)]
-	for c, x := range v {
-		sig[c] = -scanAbs(x)
-	}
-	scanExpScaled(sig, sig, 1)
-	for c, x := range v {
-		e := sig[c]
-		s := 1 / (1 + e)
-		if x < 0 {
-			s *= e
-		}
-		sig[c] = s
+	scanExpScaled(sig, v, -1)
+	for c, e := range sig {
+		sig[c] = 1 / (1 + e)
 	}
 }
 

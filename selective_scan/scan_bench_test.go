@@ -17,7 +17,6 @@ package selectivescan
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"testing"
 
 	"github.com/hybridlab/hybrid/internal/ceiling"
@@ -47,14 +46,9 @@ func scanReport(b *testing.B, tokens, bytes, flops float64) {
 	}
 }
 
-// scanBenchSetup installs OpenBLAS as the conventions ask, but with one thread: these kernels make
-// no BLAS calls, and OpenBLAS's idle pool threads were seen spinning (≈1 s of CPU per benchmark run
-// in libc, outside Go), taking one of the two cores away from the kernel being timed. The thread
-// count must be set before the library loads; SetThreads(1) afterwards did not stop the spinning.
+// scanBenchSetup installs OpenBLAS as the conventions ask (openblas.Load keeps its thread pool at
+// one, so idle pool threads do not spin on a core the kernel needs) and measures the ceiling.
 func scanBenchSetup() {
-	if os.Getenv("OPENBLAS_NUM_THREADS") == "" {
-		os.Setenv("OPENBLAS_NUM_THREADS", "1")
-	}
 	openblas.Use()
 	ceiling.CopyBandwidth() // measure before any timing
 }

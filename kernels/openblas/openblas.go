@@ -51,6 +51,11 @@ var candidates = []string{"libopenblas.so.0", "libopenblas.so", "libopenblasp.so
 // Load opens OpenBLAS once; later calls return the first result.
 func Load() error {
 	loadOnce.Do(func() {
+		// OpenBLAS sizes its thread pool when the library is opened; idle pool threads spin and
+		// steal a core from Go's workers, so keep it at one unless the user asked otherwise.
+		if os.Getenv("OPENBLAS_NUM_THREADS") == "" {
+			os.Setenv("OPENBLAS_NUM_THREADS", "1")
+		}
 		var errs []error
 		for _, name := range candidates {
 			lib, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL)
