@@ -230,7 +230,7 @@ func (b *bencher) flashMemory(ls []int) {
 		scratch := float64(m1.TotalAlloc - m0.TotalAlloc)
 		dense := 4 * float64(d.H) * float64(l) * float64(l)
 		b.rows = append(b.rows, row{"flash fwd+bwd memory", fmt.Sprintf("B=1 H=4 L=%d Dh=64", l), el.Round(time.Millisecond).String(),
-			fmt.Sprintf("%s tensors + %s scratch", mib(tensors), mib(scratch)), "L×L scores", fmt.Sprintf("%s avoided", mib(dense)), "linear in L"})
+			fmt.Sprintf("%s tensors + %s heap churn", mib(tensors), mib(scratch)), "L×L scores", fmt.Sprintf("%s avoided", mib(dense)), "linear in L"})
 	}
 }
 
