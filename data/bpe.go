@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/hybridlab/hybrid/internal/atomicfile"
 	"io"
 	"os"
 	"sync"
@@ -334,7 +335,7 @@ func (t *BPE) Save(path string) error {
 	if f.Merges == nil {
 		f.Merges = [][2]int32{}
 	}
-	err := writeAtomic(path, func(w io.Writer) error {
+	err := atomicfile.Write(path, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", " ")
 		return enc.Encode(f)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hybridlab/hybrid/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -91,7 +92,7 @@ func SaveCheckpoint(runDir string, be kernels.Backend, opt *AdamW, st State, kee
 	if err := writeJSON(filepath.Join(dir, stateFile), st); err != nil {
 		return "", err
 	}
-	if err := writeAtomic(filepath.Join(runDir, latestFile), func(w io.Writer) error {
+	if err := atomicfile.Write(filepath.Join(runDir, latestFile), func(w io.Writer) error {
 		_, err := io.WriteString(w, name+"\n")
 		return err
 	}); err != nil {
@@ -132,7 +133,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		_, err := w.Write(append(b, '\n'))
 		return err
 	})

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"github.com/hybridlab/hybrid/internal/atomicfile"
 	"io"
 	"os"
 )
@@ -81,7 +82,7 @@ func trimMetrics(path string, step int) error {
 	if keep.Len() == len(raw) {
 		return nil
 	}
-	return writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		_, err := w.Write(keep.Bytes())
 		return err
 	})

@@ -1,17 +1,15 @@
 package train
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/hybridlab/hybrid/internal/atomicfile"
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
-	"strings"
 )
 
 // The safetensors format (github.com/huggingface/safetensors), as PyTorch, JAX and Rust tools
@@ -103,7 +101,7 @@ func WriteSafetensors(path string, entries []Entry, meta map[string]string) erro
 	if err != nil {
 		return fmt.Errorf("safetensors %s: %w", path, err)
 	}
-	err = writeAtomic(path, func(w io.Writer) error {
+	err = atomicfile.Write(path, func(w io.Writer) error {
 		var n [8]byte
 		binary.LittleEndian.PutUint64(n[:], uint64(len(h)))
 		if _, err := w.Write(n[:]); err != nil {
@@ -236,54 +234,4 @@ func parseSafetensors(raw []byte) (*Safetensors, error) {
 		return nil, fmt.Errorf("tensors cover %d of the %d data bytes (trailing bytes)", at, len(data))
 	}
 	return s, nil
-}
-
-// writeAtomic writes path through fill into a temporary file in the same directory, syncs it,
-// renames it into place and syncs the directory, so a reader (or a resumed run after a crash)
-// sees the old file or the new one, never half of one.
-func writeAtomic(path string, fill func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(0o644); err != nil { // CreateTemp makes files private
-		return err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	if err = fill(w); err != nil {
-		return err
-	}
-	if err = w.Flush(); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable; file systems that cannot sync a directory are skipped.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !strings.Contains(err.Error(), "invalid argument") {
-		return err
-	}
-	return nil
 }
