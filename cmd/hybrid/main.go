@@ -14,9 +14,15 @@ import (
 )
 
 var commands = map[string]func(args []string) error{
-	"bench":   cmdBench,
-	"recipes": cmdRecipes,
-	"info":    cmdInfo,
+	"bench":    cmdBench,
+	"recipes":  cmdRecipes,
+	"info":     cmdInfo,
+	"train":    cmdTrain,
+	"generate": cmdGenerate,
+	"eval":     cmdEval,
+	"sweep":    cmdSweep,
+	"scaling":  cmdScaling,
+	"plot":     cmdPlot,
 }
 
 func usage() {
