@@ -111,6 +111,9 @@ func (l *Loader) Windows() int { return len(l.perm) }
 func (l *Loader) Epoch() int { return l.epoch }
 
 // Next fills b with the next B windows, moving into the next epoch when one runs out.
+// Shape is the batch shape (B, T).
+func (l *Loader) Shape() (B, T int) { return l.B, l.T }
+
 // Its buffers are reused when large enough.
 func (l *Loader) Next(b *Batch) {
 	b.resize(l.B, l.T)
@@ -173,6 +176,9 @@ func (e *Eval) Len() int { return (e.n + e.B - 1) / e.B }
 
 // Windows is the number of windows (rows) in a pass.
 func (e *Eval) Windows() int { return e.n }
+
+// Shape is the batch shape (B, T).
+func (e *Eval) Shape() (B, T int) { return e.B, e.T }
 
 // Next fills b with the next batch and reports whether there was one.
 func (e *Eval) Next(b *Batch) bool {

@@ -196,7 +196,7 @@ func LoadCheckpointDir(dir string) (*Checkpoint, error) {
 
 // Restore copies the checkpoint's parameters and moments into opt (whose Params must have the
 // same names and shapes), sets opt.Step, and moves loader (when not nil) to the saved position.
-func (c *Checkpoint) Restore(be kernels.Backend, opt *AdamW, loader *data.Loader) error {
+func (c *Checkpoint) Restore(be kernels.Backend, opt *AdamW, loader Batches) error {
 	file := c.Tensors.Path
 	if len(c.State.Params) != len(opt.Params) {
 		return fmt.Errorf("train: %s holds %d parameters, the model has %d", file, len(c.State.Params), len(opt.Params))

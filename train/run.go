@@ -25,6 +25,20 @@ type Model interface {
 	Loss(tp *tensor.Tape, ids, targets []int32, B, T int) (*tensor.Tensor, int)
 }
 
+// Batches is a resumable source of training batches (data.Loader, data.MQARLoader).
+type Batches interface {
+	Shape() (B, T int)
+	Next(b *data.Batch)
+	State() data.State
+	Restore(data.State) error
+}
+
+// EvalSet is a held-out set read from its start on every pass (data.Eval).
+type EvalSet interface {
+	Reset()
+	Next(b *data.Batch) bool
+}
+
 // Hooks are called by Run; a hook's error stops the run with that error, except ErrStop, which
 // ends it cleanly after a checkpoint.
 type Hooks struct {
@@ -41,8 +55,8 @@ var ErrStop = errors.New("train: stop requested")
 type Options struct {
 	Model   Model
 	Backend kernels.Backend
-	Train   *data.Loader // training batches; B·T per micro-batch
-	Eval    *data.Eval   // validation batches, or nil
+	Train   Batches // training batches; B·T per micro-batch
+	Eval    EvalSet // validation batches, or nil
 	// EvalBatches bounds each validation pass (0: the whole of Eval).
 	EvalBatches int
 	// Recipe is the optimisation: AdamW settings, schedule, grad clip, accumulation, budget,
@@ -135,7 +149,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		seen[p.Name()] = true
 	}
-	A, B, T := rc.GradAccum, o.Train.B, o.Train.T
+	B, T := o.Train.Shape()
+	A := rc.GradAccum
 	perStep := int64(A * B * T)
 	total, err := Steps(rc.Budget, perStep, o.FLOPsPerToken)
 	if err != nil {
@@ -375,7 +390,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 // Evaluate returns the mean loss per scored token over up to maxBatches batches of ev (0: a
 // whole pass), from the start, with the tape in no-grad mode.
-func Evaluate(tp *tensor.Tape, m Model, ev *data.Eval, maxBatches int) (loss float64, tokens int, err error) {
+func Evaluate(tp *tensor.Tape, m Model, ev EvalSet, maxBatches int) (loss float64, tokens int, err error) {
 	was := tp.NoGrad()
 	tp.SetNoGrad(true)
 	defer func() {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hybridlab/hybrid/data"
 	"github.com/hybridlab/hybrid/internal/numtest"
 	"github.com/hybridlab/hybrid/tensor"
 )
@@ -188,7 +189,7 @@ func TestNonFiniteStops(t *testing.T) {
 func TestGradAccumulation(t *testing.T) {
 	run := func(B, A int) ([]*tensor.Tensor, float64) {
 		o, m := options(t, "", 1)
-		o.Train.B = B
+		o.Train.(*data.Loader).B = B
 		o.Recipe.GradAccum = A
 		o.Recipe.GradClip = 0
 		o.Recipe.Budget.Steps = 1
