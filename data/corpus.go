@@ -300,3 +300,9 @@ func clip(b []byte, n int) string {
 	}
 	return string(b)
 }
+
+// Split cuts l by file hash into a held-out part (about frac of the files) and the rest, the
+// same on every machine for the same salt.
+func (l *FileList) Split(frac float64, salt string) (heldOut, rest *FileList) {
+	return l.split(frac, salt)
+}

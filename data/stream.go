@@ -243,3 +243,13 @@ func PackCached(dir string, c Corpus, tok Tokenizer, sep int32) (*Stream, error)
 	}
 	return s, nil
 }
+
+// Slice returns tokens [from, to) of s as a new stream (copied) with the same vocabulary.
+func (s *Stream) Slice(from, to int) (*Stream, error) {
+	if from < 0 || to > s.Len() || from > to {
+		return nil, fmt.Errorf("data.Stream.Slice: [%d, %d) of a stream of %d tokens", from, to, s.Len())
+	}
+	ids := make([]int32, to-from)
+	s.Copy(ids, from)
+	return NewStream(ids, s.vocab)
+}

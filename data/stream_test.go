@@ -173,3 +173,20 @@ func TestUnigram(t *testing.T) {
 		t.Errorf("N %d, BitsPerByte %v, want 4, 0.5", u.N(), u.BitsPerByte(8))
 	}
 }
+
+func TestStreamSlice(t *testing.T) {
+	s, err := NewStream([]int32{1, 2, 3, 4, 5}, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := s.Slice(1, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub.Len() != 3 || sub.At(0) != 2 || sub.At(2) != 4 || sub.Vocab() != 300 {
+		t.Fatalf("slice = len %d vocab %d", sub.Len(), sub.Vocab())
+	}
+	if _, err := s.Slice(3, 9); err == nil {
+		t.Fatal("out-of-range slice accepted")
+	}
+}

@@ -8,6 +8,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -82,4 +83,22 @@ func setFlags(args []string) (sets, rest []string, err error) {
 		}
 	}
 	return sets, rest, nil
+}
+
+// parseInterleaved parses fs's flags wherever they appear among the positional arguments
+// (`hybrid train quickstart --steps 10` and `hybrid train --steps 10 quickstart` both work)
+// and returns the positional ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
 }
