@@ -21,6 +21,9 @@ import (
 // cmdBench times the compute kernels at the sizes the project's targets name and prints each
 // beside the ceiling that bounds it, measured in the same process.
 func cmdBench(args []string) error {
+	if len(args) > 0 && args[0] == "train" {
+		return benchTrain(args[1:])
+	}
 	if len(args) > 0 && args[0] == "kernels" {
 		args = args[1:]
 	}
