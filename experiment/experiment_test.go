@@ -10,6 +10,8 @@ import (
 
 	"github.com/hybridlab/hybrid/recipes"
 	"github.com/hybridlab/hybrid/results"
+	"github.com/hybridlab/hybrid/tensor"
+	"github.com/hybridlab/hybrid/train"
 )
 
 // tinyRecipe is a two-layer hybrid on a small text corpus written into a temp dir.
@@ -64,6 +66,29 @@ func TestRunWritesResults(t *testing.T) {
 	}
 	if again.Hash() != r.Hash() {
 		t.Fatal("recipe.yaml does not reload to the same configuration")
+	}
+
+	// The trained model comes back from the run directory and from its checkpoint directory
+	// with the same validation loss.
+	for _, path := range []string{dir, filepath.Join(dir, "ckpt-000006")} {
+		tr, err := Open(path, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Prepare(tr.Recipe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		loss, _, err := train.Evaluate(tensor.NewTape(tr.Backend), tr.Model, d.Val, r.Eval.Batches)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if loss != res.LM.NLL {
+			t.Fatalf("Open(%s): validation loss %v, the run's %v", path, loss, res.LM.NLL)
+		}
+	}
+	if _, err := Open(t.TempDir(), ""); err == nil {
+		t.Fatal("Open of an empty directory: no error")
 	}
 }
 

@@ -231,6 +231,28 @@ func (c *Checkpoint) Restore(be kernels.Backend, opt *AdamW, loader Batches) err
 	return nil
 }
 
+// LoadParams copies the checkpoint's parameters (not the optimizer moments) into params, which
+// must have the checkpoint's names and shapes: the way to a trained model for inference.
+func (c *Checkpoint) LoadParams(be kernels.Backend, params []*tensor.Tensor) error {
+	file := c.Tensors.Path
+	if len(c.State.Params) != len(params) {
+		return fmt.Errorf("train: %s holds %d parameters, the model has %d", file, len(c.State.Params), len(params))
+	}
+	for _, p := range params {
+		e, ok := c.Tensors.Get(p.Name())
+		if !ok {
+			return fmt.Errorf("train: %s has no tensor %q", file, p.Name())
+		}
+		if !sameInts(e.Shape, p.Shape()) {
+			return fmt.Errorf("train: %s: %q has shape %v, the model's has %v", file, p.Name(), e.Shape, p.Shape())
+		}
+		if err := be.Upload(p.Buf(), e.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func sameInts(a, b []int) bool {
 	if len(a) != len(b) {
 		return false
