@@ -86,12 +86,12 @@ func scale(tp *tensor.Tape, x, alpha *tensor.Tensor) *tensor.Tensor {
 	return tp.Mul(x, tp.Embedding(ids, tp.Reshape(alpha, 1, n), bs, t))
 }
 
-func (m *intra) forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
-	a, v := m.attn.inner(tp, x)
+func (m *intra) forward(tp *tensor.Tape, x *tensor.Tensor, st *layerState) *tensor.Tensor {
+	a, v := m.attn.inner(tp, x, st.attn())
 	if !m.shareValue {
 		v = nil
 	}
-	s := m.ssm.inner(tp, x, v)
+	s := m.ssm.inner(tp, x, v, st.ssmState())
 	if m.attnNorm != nil {
 		a, s = m.attnNorm.apply(tp, a), m.ssmNorm.apply(tp, s)
 	}

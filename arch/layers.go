@@ -65,9 +65,10 @@ func (f *ffn) forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
 // (GPT-2: each layer adds to the stream twice, mixer and FFN).
 func outStd(c *Config) float64 { return c.InitStd / math.Sqrt(2*float64(c.NLayers)) }
 
-// mixer is a token-mixing layer: (B, T, d) → (B, T, d).
+// mixer is a token-mixing layer: (B, T, d) → (B, T, d). st is the layer's decode cache, nil in
+// training and in Model.Forward (decode.go).
 type mixer interface {
-	forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor
+	forward(tp *tensor.Tape, x *tensor.Tensor, st *layerState) *tensor.Tensor
 }
 
 // Block is one layer of the stack, pre-norm with residuals:
@@ -82,12 +83,12 @@ type Block struct {
 	ffn     *ffn
 }
 
-func (b *Block) forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
+func (b *Block) forward(tp *tensor.Tape, x *tensor.Tensor, st *layerState) *tensor.Tensor {
 	if tp.Err() != nil { // x may be a placeholder without (B, T, d) dims
 		return x
 	}
 	if b.mixer != nil {
-		x = tp.Add(x, b.mixer.forward(tp, b.norm.apply(tp, x)))
+		x = tp.Add(x, b.mixer.forward(tp, b.norm.apply(tp, x), st))
 	}
 	if b.ffn != nil {
 		x = tp.Add(x, b.ffn.forward(tp, b.ffnNorm.apply(tp, x)))

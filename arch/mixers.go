@@ -19,10 +19,11 @@ import (
 	"github.com/hybridlab/hybrid/tensor"
 )
 
-// rope applies rotary position embeddings to x (B, T, heads, width) for positions 0…T−1 with
-// base θ: the one place attention layers rotate Q and K.
-func rope(tp *tensor.Tape, x *tensor.Tensor, theta float64) *tensor.Tensor {
-	return tp.RoPE(x, 0, theta)
+// rope applies rotary position embeddings to x (B, T, heads, width) for positions pos…pos+T−1
+// with base θ: the one place attention layers rotate Q and K (pos is 0 except when decoding
+// after earlier tokens).
+func rope(tp *tensor.Tape, x *tensor.Tensor, pos int, theta float64) *tensor.Tensor {
+	return tp.RoPE(x, pos, theta)
 }
 
 // negExp returns A = −exp(A_log) for a parameter A_log, with the exact gradient
@@ -107,13 +108,18 @@ func newAttention(bd *builder, c *Config, name string, h, kh, qk int, windowed, 
 }
 
 // inner maps x (B, T, d) to the attention output before W_o, (B, T, h·hd), and returns the V
-// projection (B, T, kh·hd) too (the intra block may share it with its SSM branch).
-func (a *attention) inner(tp *tensor.Tape, x *tensor.Tensor) (o, v *tensor.Tensor) {
+// projection (B, T, kh·hd) too (the intra block may share it with its SSM branch). With a decode
+// cache kv (nil in training) the tokens sit at positions kv.n…, their keys and values join the
+// cache and the queries attend to it (decode.go).
+func (a *attention) inner(tp *tensor.Tape, x *tensor.Tensor, kv *kvCache) (o, v *tensor.Tensor) {
 	bs, t := x.Dim(0), x.Dim(1)
 	vflat := tp.Linear(x, a.v, nil)
-	q := rope(tp, tp.Reshape(tp.Linear(x, a.q, nil), bs, t, a.h, a.qk), a.theta)
-	k := rope(tp, tp.Reshape(tp.Linear(x, a.k, nil), bs, t, a.kh, a.qk), a.theta)
+	q := rope(tp, tp.Reshape(tp.Linear(x, a.q, nil), bs, t, a.h, a.qk), kv.pos(), a.theta)
+	k := rope(tp, tp.Reshape(tp.Linear(x, a.k, nil), bs, t, a.kh, a.qk), kv.pos(), a.theta)
 	v = tp.Reshape(vflat, bs, t, a.kh, a.hd)
+	if kv != nil {
+		return tp.Reshape(kv.attend(tp, a, q, k, v), bs, t, a.h*a.hd), vflat
+	}
 	w := max(a.qk, a.hd)
 	q, k, v4 := padLast(tp, q, w), padLast(tp, k, w), padLast(tp, v, w)
 	o = tp.Attention(q, k, v4, tensor.AttentionOptions{Causal: true, Window: a.window, Sinks: a.sinks,
@@ -124,8 +130,8 @@ func (a *attention) inner(tp *tensor.Tape, x *tensor.Tensor) (o, v *tensor.Tenso
 	return tp.Reshape(o, bs, t, a.h*a.hd), vflat
 }
 
-func (a *attention) forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
-	o, _ := a.inner(tp, x)
+func (a *attention) forward(tp *tensor.Tape, x *tensor.Tensor, st *layerState) *tensor.Tensor {
+	o, _ := a.inner(tp, x, st.attn())
 	return tp.Linear(o, a.o, nil)
 }
 
@@ -179,8 +185,9 @@ func newMamba2(bd *builder, c *Config, name string, di int, sharedX, out bool) *
 }
 
 // inner maps x (B, T, d) to the gated-normed SSD output (B, T, di); xv (B, T, di) is the
-// shared value input or nil.
-func (m *mamba2) inner(tp *tensor.Tape, x, xv *tensor.Tensor) *tensor.Tensor {
+// shared value input or nil. With a decode state st (nil in training) the conv and the SSD start
+// from it and leave their final states in it.
+func (m *mamba2) inner(tp *tensor.Tape, x, xv *tensor.Tensor, st *ssmCache) *tensor.Tensor {
 	bs, t, gn := x.Dim(0), x.Dim(1), m.g*m.n
 	var z, xbc, dt *tensor.Tensor
 	if m.sharedX {
@@ -190,15 +197,22 @@ func (m *mamba2) inner(tp *tensor.Tape, x, xv *tensor.Tensor) *tensor.Tensor {
 		p := tp.Split(tp.Linear(x, m.inProj, nil), m.di, m.di+2*gn, m.h)
 		z, xbc, dt = p[0], p[1], p[2]
 	}
-	p := tp.Split(tp.Conv1D(xbc, m.conv.w, m.conv.b, true), m.di, gn, gn)
-	y := tp.SSD(tensor.SSDInputs{
-		X: tp.Reshape(p[0], bs, t, m.h, m.p), Dt: dt, DtBias: m.dtBias, A: negExp(tp, m.aLog),
-		Bm: tp.Reshape(p[1], bs, t, m.g, m.n), Cm: tp.Reshape(p[2], bs, t, m.g, m.n), Dskip: m.dskip, Chunk: m.chunk})
+	p := tp.Split(st.conv1d(tp, xbc, m.conv), m.di, gn, gn)
+	in := tensor.SSDInputs{
+		X: tp.Reshape(p[0], bs, t, m.h, m.p), Dt: dt, DtBias: m.dtBias,
+		Bm: tp.Reshape(p[1], bs, t, m.g, m.n), Cm: tp.Reshape(p[2], bs, t, m.g, m.n), Dskip: m.dskip, Chunk: m.chunk}
+	var y *tensor.Tensor
+	if st != nil {
+		y = st.ssd(tp, in, bs, t, m)
+	} else {
+		in.A = negExp(tp, m.aLog)
+		y = tp.SSD(in)
+	}
 	return tp.GatedRMSNorm(tp.Reshape(y, bs, t, m.di), z, m.normW, m.g, m.eps)
 }
 
-func (m *mamba2) forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
-	return tp.Linear(m.inner(tp, x, nil), m.outProj, nil)
+func (m *mamba2) forward(tp *tensor.Tape, x *tensor.Tensor, st *layerState) *tensor.Tensor {
+	return tp.Linear(m.inner(tp, x, nil, st.ssmState()), m.outProj, nil)
 }
 
 // mamba1 is the Mamba-1 mixer (Gu & Dao 2023), as mamba_ssm's Mamba:
@@ -244,8 +258,9 @@ func newMamba1(bd *builder, c *Config, name string, di int, sharedX, out bool) *
 	return mb
 }
 
-// inner maps x (B, T, d) to the gated scan output (B, T, di); xv is the shared value or nil.
-func (m *mamba1) inner(tp *tensor.Tape, x, xv *tensor.Tensor) *tensor.Tensor {
+// inner maps x (B, T, d) to the gated scan output (B, T, di); xv is the shared value or nil; st
+// is the decode state or nil (as mamba2.inner).
+func (m *mamba1) inner(tp *tensor.Tape, x, xv *tensor.Tensor, st *ssmCache) *tensor.Tensor {
 	bs, t := x.Dim(0), x.Dim(1)
 	var xs, z *tensor.Tensor
 	if m.sharedX {
@@ -254,21 +269,26 @@ func (m *mamba1) inner(tp *tensor.Tape, x, xv *tensor.Tensor) *tensor.Tensor {
 		p := tp.Split(tp.Linear(x, m.inProj, nil), m.di, m.di)
 		xs, z = p[0], p[1]
 	}
-	xs = tp.Conv1D(xs, m.conv.w, m.conv.b, true)
+	xs = st.conv1d(tp, xs, m.conv)
 	p := tp.Split(tp.Linear(xs, m.xProj, nil), m.r, m.n, m.n)
-	return tp.SelectiveScan(tensor.ScanInputs{
-		U: xs, Delta: tp.Linear(p[0], m.dtW, nil), A: negExp(tp, m.aLog),
+	in := tensor.ScanInputs{
+		U: xs, Delta: tp.Linear(p[0], m.dtW, nil),
 		Bm: tp.Reshape(p[1], bs, t, 1, m.n), Cm: tp.Reshape(p[2], bs, t, 1, m.n),
-		Dskip: m.dskip, Z: z, DeltaBias: m.dtB, Softplus: true, Groups: 1, Chunk: selectivescan.ScanDefaultChunk})
+		Dskip: m.dskip, Z: z, DeltaBias: m.dtB, Softplus: true, Groups: 1, Chunk: selectivescan.ScanDefaultChunk}
+	if st != nil {
+		return st.scan(tp, in, bs, t, m)
+	}
+	in.A = negExp(tp, m.aLog)
+	return tp.SelectiveScan(in)
 }
 
-func (m *mamba1) forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
-	return tp.Linear(m.inner(tp, x, nil), m.outProj, nil)
+func (m *mamba1) forward(tp *tensor.Tape, x *tensor.Tensor, st *layerState) *tensor.Tensor {
+	return tp.Linear(m.inner(tp, x, nil, st.ssmState()), m.outProj, nil)
 }
 
 // ssmBranch is either Mamba version behind one interface (the intra block's SSM branch).
 type ssmBranch interface {
-	inner(tp *tensor.Tape, x, xv *tensor.Tensor) *tensor.Tensor
+	inner(tp *tensor.Tape, x, xv *tensor.Tensor, st *ssmCache) *tensor.Tensor
 	out() *tensor.Tensor
 }
 

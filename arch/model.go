@@ -145,7 +145,7 @@ func (m *Model) Forward(tp *tensor.Tape, ids []int32, B, T int) *tensor.Tensor {
 	}
 	x := tp.Embedding(ids, m.embed, B, T)
 	for _, b := range m.Blocks {
-		x = b.forward(tp, x)
+		x = b.forward(tp, x, nil)
 	}
 	return tp.Linear(m.normF.apply(tp, x), m.head, nil)
 }
