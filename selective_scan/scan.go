@@ -13,13 +13,20 @@ package selectivescan
 //	out = y·silu(z)                       (when Z is given)
 //
 // CPU algorithm: tokens are walked in order (the recurrence is cheap and memory-friendly that
-// way), channels in blocks: one (batch, channel block) is one task for internal/par, its states
-// stay in L1 and every token reads one contiguous row slice of u, Δ, z.
+// way), channels in blocks that never straddle a group; within a block the vector dimension is
+// the channel: 8 channels per AVX2 vector, states in the lane layout (nv, N, 8) of scan_kern.go,
+// so one token is nv·N independent vector updates with no horizontal sums (the per-token kernels
+// are in scan_amd64.s, with Go versions as the fallback: -tags purego or another GOARCH).
+// Forward tasks are (batch, channel block) for internal/par, blocks as wide as a row allows
+// (contiguous row reads), states in L1.
 // Training memory does not grow with L·D·N: the forward pass saves only the state at each chunk
 // start, (B, ceil(L/Q), D, N); the backward pass walks chunks in reverse, recomputes a chunk's
-// states and decays into a per-worker scratch (2·Q·Dblock·N floats, sized to stay in L2), then
-// runs the reverse recurrence. Bm/Cm gradients sum over the channels of a group; they are
-// accumulated in per-worker partial buffers and reduced in worker order (deterministic).
+// states and decays into a per-worker scratch (2·Q·W·N floats for a block of W channels, sized
+// to stay in L2), then runs the reverse recurrence. A backward item (batch, range of blocks) takes
+// all its blocks through one chunk before the previous chunk, so a chunk's rows are read as a few
+// contiguous regions (prefetched during the recomputation). Bm/Cm gradients sum over the channels
+// of a group; they are accumulated in per-worker partial buffers and reduced in worker order
+// (deterministic).
 
 import (
 	"fmt"
@@ -273,197 +280,18 @@ func scanExpScaled(dst, x []float32, s float32) {
 
 func scanAbs(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
 
-// ---- forward ----
-
-// scanFwdBlock is the channel block of a forward task: wide enough for contiguous row reads, small
-// enough that B·blocks gives every worker several tasks.
-func scanFwdBlock(d ScanDims) int {
-	blk := min(d.D, 64)
-	for blk > 8 && d.B*((d.D+blk-1)/blk) < 4*par.Workers() {
-		blk /= 2
-	}
-	return blk
-}
-
-func scanForward(out, hLast, saved []float32, in ScanInputs, d ScanDims) {
-	B, L, D, N, G := d.B, d.L, d.D, d.N, d.G
-	blk := scanFwdBlock(d)
-	nblk := (D + blk - 1) / blk
-	var nc int
-	if saved != nil {
-		nc = scanChunks(d)
-	}
-	par.For(B*nblk, 1, func(lo, hi int) {
-		h := make([]float32, blk*N) // the task's states, (blk, N)
-		tk := newScanTok(in, d, blk)
-		for it := lo; it < hi; it++ {
-			b, d0 := it/nblk, (it%nblk)*blk
-			d1 := min(D, d0+blk)
-			hs := h[:(d1-d0)*N]
-			if in.H0 != nil {
-				copy(hs, in.H0[(b*D+d0)*N:(b*D+d1)*N])
-			} else {
-				clear(hs)
-			}
-			tk.d0, tk.d1 = d0, d1
-			for t := range L {
-				if saved != nil && t%d.Chunk == 0 {
-					o := ((b*nc+t/d.Chunk)*D + d0) * N
-					copy(saved[o:o+len(hs)], hs)
-				}
-				row := (b*L + t) * D
-				var z []float32
-				if in.Z != nil {
-					z = in.Z[row+d0 : row+d1]
-				}
-				gr := (b*L + t) * G * N
-				tk.forward(hs, nil, nil, out[row+d0:row+d1], in.U[row+d0:row+d1], in.Delta[row+d0:row+d1], z,
-					in.Bm[gr:gr+G*N], in.Cm[gr:gr+G*N])
-			}
-			if hLast != nil {
-				copy(hLast[(b*D+d0)*N:(b*D+d1)*N], hs)
-			}
-		}
-	})
-}
-
-// scanTok holds what stays fixed while a task walks tokens over channels [d0, d1), and the
-// per-worker row scratch.
-type scanTok struct {
-	A, Dskip, bias []float32 // (D, N), (D) or nil, (D) or nil
-	softplus       bool
-	N, dpg         int // state size, channels per group
-	d0, d1         int
-	ea             []float32 // (N) the decays when they are not kept
-	δ, dδ, gate    []float32 // (blk) rows: δ, dδ/dΔraw, silu(z) or sigmoid(z)
-}
-
-func newScanTok(in ScanInputs, d ScanDims, blk int) scanTok {
-	return scanTok{A: in.A, Dskip: in.Dskip, bias: in.DeltaBias, softplus: in.Softplus, N: d.N, dpg: d.D / d.G,
-		ea: make([]float32, d.N), δ: make([]float32, blk), dδ: make([]float32, blk), gate: make([]float32, blk)}
-}
-
-// steps fills k.δ (and k.dδ = dδ/dΔraw when grad) for the raw step row dr of channels [d0, d1):
-// δ = softplus(dr + bias) = max(r, 0) + log1p(e^−|r|), with log1p(e) = 2·atanh(e/(2+e)) summed as
-// a series (e ≤ 1: relative error ~1e-8 before rounding); δ = r above 20, as the Mamba kernels do.
-func (k *scanTok) steps(dr []float32, grad bool) {
-	nb := k.d1 - k.d0
-	δs, es, dδs := k.δ[:nb], k.gate[:nb], k.dδ[:nb]
-	copy(δs, dr[:nb])
-	if k.bias != nil {
-		scanAdd(δs, k.bias[k.d0:k.d1])
-	}
-	if !k.softplus {
-		if grad {
-			for j := range dδs {
-				dδs[j] = 1
-			}
-		}
-		return
-	}
-	if grad {
-		scanSigmoidRow(dδs, δs) // dsoftplus/dr; it rounds to 1 above 20, where δ = r
-	}
-	for j, r := range δs {
-		es[j] = -scanAbs(r)
-	}
-	scanExpScaled(es, es, 1)
-	for j, r := range δs {
-		e := es[j]
-		x := e / (2 + e)
-		x2 := x * x
-		l := 2 * x * (1 + x2*(1.0/3+x2*(1.0/5+x2*(1.0/7+x2*(1.0/9+x2*(1.0/11+x2*(1.0/13)))))))
-		l += 0.5 * (r + scanAbs(r)) // max(r, 0), branch-free
-		if r > 20 {
-			l = r
-		}
-		δs[j] = l
+// scanAdd adds src into dst[:len(src)].
+func scanAdd(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] += v
 	}
 }
 
-// forward advances the states hs (d1−d0, N) by one token and writes y (d1−d0) (gated when z is
-// given). u, dr, z are the token's rows for the block (d1−d0); bm, cm its (G, N) rows.
-// With ab ≠ nil it also stores the decays exp(δ·A) in ab (d1−d0, N) and δ, dδ/dΔraw and the
-// ungated y in aux (3, d1−d0), for the backward recomputation.
-func (k *scanTok) forward(hs, ab, aux, y, u, dr, z, bm, cm []float32) {
-	N := k.N
-	nb := k.d1 - k.d0
-	u, y = u[:nb], y[:nb]
-	k.steps(dr, ab != nil)
-	δs := k.δ[:nb]
-	if ab != nil {
-		copy(aux[:nb], δs)
-		copy(aux[nb:2*nb], k.dδ[:nb])
-	}
-	for d := k.d0; d < k.d1; {
-		g := d / k.dpg
-		e := min(k.d1, (g+1)*k.dpg)
-		bv := bm[g*N : g*N+N]
-		cv := cm[g*N : g*N+N]
-		for ; d < e; d++ {
-			j := d - k.d0
-			x, δ := u[j], δs[j]
-			δx := δ * x
-			a := k.A[d*N : d*N+N]
-			h := hs[j*N : j*N+N]
-			h, bv, cv := h[:len(a)], bv[:len(a)], cv[:len(a)]
-			// Decays first (a call-free exp loop), then the recurrence.
-			ea := k.ea
-			if ab != nil {
-				ea = ab[j*N : j*N+N]
-			}
-			scanExpScaled(ea, a, δ)
-			ea = ea[:len(a)]
-			var acc float32
-			for n := range a {
-				hn := ea[n]*h[n] + δx*bv[n]
-				h[n] = hn
-				acc += hn * cv[n]
-			}
-			if k.Dskip != nil {
-				acc += k.Dskip[d] * x
-			}
-			y[j] = acc
-		}
-	}
-	if ab != nil {
-		copy(aux[2*nb:3*nb], y)
-	}
-	if z != nil {
-		sig := k.gate[:nb]
-		scanSigmoidRow(sig, z)
-		z = z[:nb]
-		for j, zz := range z {
-			y[j] *= zz * sig[j]
-		}
-	}
-}
-
-// scanSigmoidRow sets sig[c] = sigmoid(v[c]) = 1/(1+e^−v) for c < len(v), branch-free (random
-// signs would mispredict). No cancellation either way; below v ≈ −88 it saturates near 1e-38.
-func scanSigmoidRow(sig, v []float32) {
-	sig = sig[:len(v)]
-	scanExpScaled(sig, v, -1)
-	for c, e := range sig {
-		sig[c] = 1 / (1 + e)
-	}
-}
-
-// ---- backward ----
-
-// scanBwdBlock is the channel block of a backward task: the chunk scratch 2·Q·blk·N floats
-// stays within ~256 KiB (L2), and B·blocks gives every worker several tasks.
-func scanBwdBlock(d ScanDims) int {
-	blk := max(1, min(d.D, (256<<10)/(8*d.Chunk*d.N)))
-	for blk > 4 && d.B*((d.D+blk-1)/blk) < 4*par.Workers() {
-		blk /= 2
-	}
-	return blk
-}
-
-// scanPool recycles backward scratch (per-worker chunk states and partial gradients).
+// scanPool recycles scratch (per-worker rows, chunk states and partial gradients).
 var scanPool sync.Pool
 
+// scanGet returns a zeroed slice of length n from the pool.
 func scanGet(n int) []float32 {
 	if p, ok := scanPool.Get().(*[]float32); ok && cap(*p) >= n {
 		s := (*p)[:n]
@@ -475,41 +303,337 @@ func scanGet(n int) []float32 {
 
 func scanPut(s []float32) { scanPool.Put(&s) }
 
-// scanWorker is one backward worker's scratch and partial parameter / Bm / Cm gradients.
-type scanWorker struct {
-	hs, ab, aux []float32 // (Q+1, blk, N) states (row 0 = chunk start), (Q, blk, N) decays, (Q, 3, blk)
-	carry       []float32 // (blk, N) dL/dh flowing backwards
-	dA          []float32 // (D, N)
-	dD, dBias   []float32 // (D)
-	bLo         int       // first batch row of dB, dC
-	dB, dC      []float32 // (bHi−bLo+1, L, G, N)
-	junk        []float32 // (4·blk + G·N) sink for gradients not wanted
-	tok         scanTok
+// ---- blocks and the lane layout ----
+
+// scanBlock is the channel block of a task, at most lim channels (lim a multiple of 8): blocks
+// never straddle a group (a block reads one Bm/Cm row per token), are multiples of 8 channels
+// unless a whole group is narrower, and B·G·blocks gives every worker several tasks.
+func scanBlock(d ScanDims, lim int) int {
+	dpg := d.D / d.G
+	blk := min(dpg, lim)
+	for blk > 8 && d.B*d.G*((dpg+blk-1)/blk) < 4*par.Workers() {
+		blk = (blk/2 + 7) &^ 7
+	}
+	return blk
 }
 
+// scanTask maps a task index to batch b, group g and channels [d0, d1).
+func scanTask(it int, d ScanDims, blk, nbg int) (b, g, d0, d1 int) {
+	dpg := d.D / d.G
+	b, r := it/(d.G*nbg), it%(d.G*nbg)
+	g, j := r/nbg, r%nbg
+	d0 = g*dpg + j*blk
+	return b, g, d0, min((g+1)*dpg, d0+blk)
+}
+
+// scanWork is one worker's scratch for blocks of at most W (a multiple of 8) channels, in the
+// lane layout of scan_kern.go. setBlock selects the current block: nb channels, nv vectors.
+type scanWork struct {
+	N, W, Q int
+	d0, nb  int
+	nv      int
+	at      []float32 // (nv, N, 8) A·log2(e)
+	dsk     []float32 // (W) Dskip, zeros when absent
+	bias    []float32 // (W) DeltaBias, zeros when absent
+	u, raw  []float32 // (W) padded input rows
+	z, y    []float32 // (W)
+	dl, dsp []float32 // (W) δ and dδ/dΔraw
+	h       []float32 // (nv, N, 8) forward state
+	// backward only
+	hs, ab            []float32 // (Q+1, nv, N, 8) states (row 0 = chunk start), (Q, nv, N, 8) decays
+	aux               []float32 // (Q, 3, W): δ, dδ/dΔraw, ungated y
+	carry, dA         []float32 // (nv, N, 8) dL/dh flowing backwards, the block's dA
+	dout, dy, dz      []float32 // (W)
+	du, dr, dD, dBias []float32 // (W)
+	dbc               []float32 // (N, 2, 8) lane partials of dBm, dCm
+	junk              []float32 // (N) sink for dBm/dCm not wanted
+	bufs, blkBufs     [][]float32
+}
+
+func newScanWork(d ScanDims, blk int, bwd bool) *scanWork {
+	W := (blk + scanLanes - 1) &^ (scanLanes - 1)
+	N, Q := d.N, d.Chunk
+	w := &scanWork{N: N, W: W, Q: Q}
+	get := func(n int) []float32 {
+		s := scanGet(n)
+		w.bufs = append(w.bufs, s)
+		return s
+	}
+	w.at, w.dsk, w.bias = get(W*N), get(W), get(W)
+	w.u, w.raw, w.z, w.y, w.dl, w.dsp = get(W), get(W), get(W), get(W), get(W), get(W)
+	if !bwd {
+		w.h = get(W * N)
+		return w
+	}
+	w.hs, w.ab, w.aux = get((Q+1)*W*N), get(Q*W*N), get(Q*3*W)
+	w.dout, w.dy, w.dz, w.du, w.dr = get(W), get(W), get(W), get(W), get(W)
+	w.dbc, w.junk = get(2*scanLanes*N), get(N)
+	return w
+}
+
+// use selects block p (backward): its channels and parameters.
+func (w *scanWork) use(p *scanBlk) {
+	w.d0, w.nb = p.d0, p.d1-p.d0
+	w.nv = (w.nb + scanLanes - 1) / scanLanes
+	w.at, w.dsk, w.bias = p.at, p.dsk, p.bias
+}
+
+// get returns a zeroed pooled slice that putBlocks returns.
+func (w *scanWork) get(n int) []float32 {
+	s := scanGet(n)
+	w.blkBufs = append(w.blkBufs, s)
+	return s
+}
+
+func (w *scanWork) putBlocks() {
+	for _, s := range w.blkBufs {
+		scanPut(s)
+	}
+	w.blkBufs = w.blkBufs[:0]
+}
+
+func (w *scanWork) free() {
+	for _, s := range w.bufs {
+		scanPut(s)
+	}
+	w.bufs = nil
+}
+
+// setBlock selects channels [d0, d1) and lays out their parameters into w.at, w.dsk, w.bias.
+func (w *scanWork) setBlock(in ScanInputs, d0, d1 int) {
+	w.d0, w.nb = d0, d1-d0
+	w.nv = (w.nb + scanLanes - 1) / scanLanes
+	scanLayout(w.at, w.dsk, w.bias, in, w.N, d0, d1)
+}
+
+// scanLayout writes A·log2(e) of channels [d0, d1) into at (nv, N, 8) and Dskip, DeltaBias into
+// the padded rows dsk, bias (zeros when absent).
+func scanLayout(at, dsk, bias []float32, in ScanInputs, N, d0, d1 int) {
+	nb := d1 - d0
+	nv := (nb + scanLanes - 1) / scanLanes
+	wc := nv * scanLanes
+	at = at[:wc*N]
+	for v := range nv {
+		for l := range scanLanes {
+			c, o := v*scanLanes+l, v*N*scanLanes+l
+			if c >= nb {
+				for n := range N {
+					at[o+n*scanLanes] = 0
+				}
+				continue
+			}
+			a := in.A[(d0+c)*N : (d0+c)*N+N]
+			for n, x := range a {
+				at[o+n*scanLanes] = x * math.Log2E
+			}
+		}
+	}
+	for _, p := range [2]struct{ dst, src []float32 }{{dsk, in.Dskip}, {bias, in.DeltaBias}} {
+		clear(p.dst[:wc])
+		if p.src != nil {
+			copy(p.dst, p.src[d0:d1])
+		}
+	}
+}
+
+// loadLanes copies the block's states src (nb, N) into dst (nv, N, 8), zeroing pad lanes.
+func (w *scanWork) loadLanes(dst, src []float32) {
+	N := w.N
+	dst = dst[:w.nv*N*scanLanes]
+	for c := range w.nv * scanLanes {
+		o := (c/scanLanes)*N*scanLanes + c%scanLanes
+		if c >= w.nb {
+			for n := range N {
+				dst[o+n*scanLanes] = 0
+			}
+			continue
+		}
+		for n, x := range src[c*N : c*N+N] {
+			dst[o+n*scanLanes] = x
+		}
+	}
+}
+
+// storeLanes copies the block's states src (nv, N, 8) into dst (nb, N).
+func (w *scanWork) storeLanes(dst, src []float32) {
+	N := w.N
+	for c := range w.nb {
+		o := (c/scanLanes)*N*scanLanes + c%scanLanes
+		row := dst[c*N : c*N+N]
+		for n := range row {
+			row[n] = src[o+n*scanLanes]
+		}
+	}
+}
+
+// row returns the block's padded row of src at off (src[off:] directly when the block fills
+// its vectors, else a copy in buf with zero pad lanes).
+func (w *scanWork) row(buf, src []float32, off int) []float32 {
+	wc := w.nv * scanLanes
+	if w.nb == wc {
+		return src[off : off+wc]
+	}
+	copy(buf, src[off:off+w.nb])
+	clear(buf[w.nb:wc])
+	return buf[:wc]
+}
+
+// orow returns where to write the block's output row of dst at off: dst itself when possible,
+// else buf (flush copies it out). dst may be nil (output not wanted).
+func (w *scanWork) orow(buf, dst []float32, off int) []float32 {
+	wc := w.nv * scanLanes
+	if dst != nil && w.nb == wc {
+		return dst[off : off+wc]
+	}
+	return buf[:wc]
+}
+
+func (w *scanWork) flush(buf, dst []float32, off int) {
+	if dst != nil && w.nb != w.nv*scanLanes {
+		copy(dst[off:off+w.nb], buf[:w.nb])
+	}
+}
+
+// scanAhead is how many tokens ahead the row walks prefetch: a block reads short row pieces a
+// whole row (D floats) apart, a stride the hardware prefetchers do not follow across pages.
+const scanAhead = 4
+
+// prefetch asks for the block's row piece of src at off (nothing when src is nil or too short).
+func (w *scanWork) prefetch(src []float32, off int) {
+	if scanUseAVX2 && src != nil && off+w.nb <= len(src) {
+		scanPrefetchAVX2(&src[off], w.nb)
+	}
+}
+
+// steps fills δ and dδ/dΔraw for a raw step row.
+func (w *scanWork) steps(dl, dsp, raw []float32, softplus bool) {
+	if softplus {
+		scanSoftplus(dl, dsp, raw, w.bias[:len(dl)])
+		return
+	}
+	bias := w.bias[:len(dl)]
+	for j := range dl {
+		dl[j] = raw[j] + bias[j]
+		dsp[j] = 1
+	}
+}
+
+// ---- forward ----
+
+// scanFwdLim is the widest forward block: a whole row of a typical D is read contiguously per
+// token (narrow blocks read pieces a row apart, which the hardware prefetchers do not follow
+// across pages); the states (512·N floats, 32 KiB at N=16) stay in L1/L2.
+const scanFwdLim = 512
+
+func scanForward(out, hLast, saved []float32, in ScanInputs, d ScanDims) {
+	B, L, D, N, G := d.B, d.L, d.D, d.N, d.G
+	blk := scanBlock(d, scanFwdLim)
+	nbg := (D/G + blk - 1) / blk
+	var nc int
+	if saved != nil {
+		nc = scanChunks(d)
+	}
+	par.For(B*G*nbg, 1, func(lo, hi int) {
+		w := newScanWork(d, blk, false)
+		defer w.free()
+		for it := lo; it < hi; it++ {
+			b, g, d0, d1 := scanTask(it, d, blk, nbg)
+			w.setBlock(in, d0, d1)
+			wc := w.nv * scanLanes
+			h := w.h[:wc*N]
+			if in.H0 != nil {
+				w.loadLanes(h, in.H0[(b*D+d0)*N:(b*D+d1)*N])
+			} else {
+				clear(h)
+			}
+			dl, dsp := w.dl[:wc], w.dsp[:wc]
+			for t := range L {
+				if saved != nil && t%d.Chunk == 0 {
+					o := ((b*nc+t/d.Chunk)*D + d0) * N
+					w.storeLanes(saved[o:o+w.nb*N], h)
+				}
+				off := (b*L+t)*D + d0
+				if t+scanAhead < L {
+					po := off + scanAhead*D
+					w.prefetch(in.Delta, po)
+					w.prefetch(in.U, po)
+					w.prefetch(in.Z, po)
+					w.prefetch(out, po)
+				}
+				w.steps(dl, dsp, w.row(w.raw, in.Delta, off), in.Softplus)
+				u := w.row(w.u, in.U, off)
+				y := w.orow(w.y, out, off)
+				gr := ((b*L+t)*G + g) * N
+				scanFwdTok(w.nv, N, w.at, h, h, nil, dl, u, w.dsk, in.Bm[gr:gr+N], in.Cm[gr:gr+N], y)
+				if in.Z != nil {
+					scanGate(y, y, w.row(w.z, in.Z, off))
+				}
+				w.flush(y, out, off)
+			}
+			if hLast != nil {
+				w.storeLanes(hLast[(b*D+d0)*N:(b*D+d1)*N], h)
+			}
+		}
+	})
+}
+
+// ---- backward ----
+
+// scanBwdLim is the widest backward block: the chunk scratch (2Q+1)·W·N floats stays within
+// ~256 KiB (L2).
+func scanBwdLim(d ScanDims) int {
+	return max(scanLanes, ((256<<10)/(8*d.Chunk*d.N))&^(scanLanes-1))
+}
+
+// scanWorker is one backward worker's partial parameter and Bm / Cm gradients.
+type scanWorker struct {
+	dA        []float32 // (D, N)
+	dD, dBias []float32 // (D)
+	bLo       int       // first batch row of dB, dC
+	dB, dC    []float32 // (bHi−bLo+1, L, G, N), nil when not wanted
+}
+
+// scanBlk is what a backward item keeps per channel block across chunks.
+type scanBlk struct {
+	d0, d1        int
+	at, dsk, bias []float32 // parameters in the lane layout
+	carry, dA     []float32 // (nv, N, 8)
+	dD, dBias     []float32 // (W)
+}
+
+// scanBackward splits the work into items (b, range of channel blocks) and walks each item's
+// chunks from the last, every block of the item through one chunk before the previous chunk:
+// a chunk's rows (Q tokens × the item's channels) are then read as a few contiguous regions
+// while the blocks' carries wait in their scratch, instead of one block at a time striding a
+// whole row (D floats) per token through memory, which the prefetchers cannot follow.
 func scanBackward(g ScanGrads, dout, dhLast []float32, in ScanInputs, saved []float32, d ScanDims) {
-	B, L, D, N, G, Q := d.B, d.L, d.D, d.N, d.G, d.Chunk
-	blk := scanBwdBlock(d)
-	nblk := (D + blk - 1) / blk
-	items := B * nblk
+	B, L, D, N, G := d.B, d.L, d.D, d.N, d.G
+	blk := scanBlock(d, scanBwdLim(d))
+	nbg := (D/G + blk - 1) / blk
+	nblk := G * nbg
+	split := min(nblk, (2*par.Workers()+B-1)/B) // items per batch row
+	items := B * split
 	nw := min(par.Workers(), items)
 	ws := make([]scanWorker, nw)
 	par.For(nw, 1, func(lo, hi int) {
-		for w := lo; w < hi; w++ {
-			iLo, iHi := w*items/nw, (w+1)*items/nw
-			wk := &ws[w]
-			wk.bLo = iLo / nblk
-			nbRows := (iHi-1)/nblk - wk.bLo + 1
-			wk.hs, wk.ab, wk.aux = scanGet((Q+1)*blk*N), scanGet(Q*blk*N), scanGet(Q*3*blk)
-			wk.carry, wk.dA = scanGet(blk*N), scanGet(D*N)
-			wk.dD, wk.dBias = scanGet(D), scanGet(D)
-			wk.dB, wk.dC = scanGet(nbRows*L*G*N), scanGet(nbRows*L*G*N)
-			wk.junk = scanGet(4*blk + G*N)
-			wk.tok = newScanTok(in, d, blk)
-			for it := iLo; it < iHi; it++ {
-				b, d0 := it/nblk, (it%nblk)*blk
-				wk.task(g, dout, dhLast, in, saved, d, b, d0, min(D, d0+blk))
+		for wi := lo; wi < hi; wi++ {
+			iLo, iHi := wi*items/nw, (wi+1)*items/nw
+			wk := &ws[wi]
+			wk.bLo = iLo / split
+			nbRows := (iHi-1)/split - wk.bLo + 1
+			wk.dA, wk.dD, wk.dBias = scanGet(D*N), scanGet(D), scanGet(D)
+			if g.DBm != nil {
+				wk.dB = scanGet(nbRows * L * G * N)
 			}
+			if g.DCm != nil {
+				wk.dC = scanGet(nbRows * L * G * N)
+			}
+			w := newScanWork(d, blk, true)
+			for it := iLo; it < iHi; it++ {
+				b, j := it/split, it%split
+				wk.item(w, g, dout, dhLast, in, saved, d, b, j*nblk/split, (j+1)*nblk/split, blk, nbg)
+			}
+			w.free()
 		}
 	})
 	// Reduce in worker order: deterministic for a given GOMAXPROCS.
@@ -524,9 +648,11 @@ func scanBackward(g ScanGrads, dout, dhLast []float32, in ScanInputs, saved []fl
 		o := wk.bLo * L * G * N
 		if g.DBm != nil {
 			scanAdd(g.DBm[o:], wk.dB)
+			scanPut(wk.dB)
 		}
 		if g.DCm != nil {
 			scanAdd(g.DCm[o:], wk.dC)
+			scanPut(wk.dC)
 		}
 		if g.DA != nil {
 			scanAdd(g.DA, wk.dA)
@@ -537,155 +663,125 @@ func scanBackward(g ScanGrads, dout, dhLast []float32, in ScanInputs, saved []fl
 		if g.DDeltaBias != nil {
 			scanAdd(g.DDeltaBias, wk.dBias)
 		}
-		for _, s := range [][]float32{wk.hs, wk.ab, wk.aux, wk.carry, wk.dA, wk.dD, wk.dBias, wk.dB, wk.dC, wk.junk} {
+		for _, s := range [][]float32{wk.dA, wk.dD, wk.dBias} {
 			scanPut(s)
 		}
 	}
 }
 
-// scanAdd adds src into dst[:len(src)].
-func scanAdd(dst, src []float32) {
-	dst = dst[:len(src)]
-	for i, v := range src {
-		dst[i] += v
+// item runs the backward pass of batch b over channel blocks [j0, j1) (block j = block j%nbg of
+// group j/nbg).
+func (wk *scanWorker) item(w *scanWork, g ScanGrads, dout, dhLast []float32, in ScanInputs, saved []float32, d ScanDims, b, j0, j1, blk, nbg int) {
+	D, N := d.D, d.N
+	dpg := D / d.G
+	W := w.W
+	bs := make([]scanBlk, j1-j0)
+	for k := range bs {
+		j := j0 + k
+		p := &bs[k]
+		p.d0 = (j/nbg)*dpg + (j%nbg)*blk
+		p.d1 = min((j/nbg+1)*dpg, p.d0+blk)
+		p.at, p.dsk, p.bias, p.carry, p.dA = w.get(W*N), w.get(W), w.get(W), w.get(W*N), w.get(W*N)
+		p.dD, p.dBias = w.get(W), w.get(W)
+		scanLayout(p.at, p.dsk, p.bias, in, N, p.d0, p.d1)
+		if dhLast != nil {
+			w.use(p)
+			w.loadLanes(p.carry, dhLast[(b*D+p.d0)*N:(b*D+p.d1)*N])
+		}
 	}
+	for c := scanChunks(d) - 1; c >= 0; c-- {
+		for k := range bs {
+			p := &bs[k]
+			w.use(p)
+			wk.chunk(w, p, g, dout, in, saved, d, b, (j0+k)/nbg, c)
+		}
+	}
+	for k := range bs {
+		p := &bs[k]
+		w.use(p)
+		if g.DH0 != nil {
+			w.storeLanes(g.DH0[(b*D+p.d0)*N:(b*D+p.d1)*N], p.carry)
+		}
+		// The block's parameter gradients into the worker's partials.
+		for c := range w.nb {
+			o := (c/scanLanes)*N*scanLanes + c%scanLanes
+			row := wk.dA[(p.d0+c)*N : (p.d0+c)*N+N]
+			for n := range row {
+				row[n] += p.dA[o+n*scanLanes]
+			}
+			wk.dD[p.d0+c] += p.dD[c]
+			wk.dBias[p.d0+c] += p.dBias[c]
+		}
+	}
+	w.putBlocks()
 }
 
-// task runs the backward pass of batch b, channels [d0, d1).
-func (wk *scanWorker) task(g ScanGrads, dout, dhLast []float32, in ScanInputs, saved []float32, d ScanDims, b, d0, d1 int) {
+// chunk runs the backward pass of chunk c for block p (batch b, group gi).
+func (wk *scanWorker) chunk(w *scanWork, p *scanBlk, g ScanGrads, dout []float32, in ScanInputs, saved []float32, d ScanDims, b, gi, c int) {
 	L, D, N, G, Q := d.L, d.D, d.N, d.G, d.Chunk
-	nb := d1 - d0
-	bn := nb * N
 	nc := scanChunks(d)
-	tk := &wk.tok
-	tk.d0, tk.d1 = d0, d1
-	carry := wk.carry[:bn]
-	if dhLast != nil {
-		copy(carry, dhLast[(b*D+d0)*N:(b*D+d1)*N])
-	} else {
-		clear(carry)
-	}
-	junk := wk.junk
-	for c := nc - 1; c >= 0; c-- {
-		t0 := c * Q
-		t1 := min(L, t0+Q)
-		// Recompute the chunk: hs row i+1 is the state after token t0+i, row 0 the chunk start.
-		so := ((b*nc+c)*D + d0) * N
-		copy(wk.hs[:bn], saved[so:so+bn])
-		for i := range t1 - t0 {
-			t := t0 + i
-			row := (b*L + t) * D
-			var z []float32
-			if in.Z != nil {
-				z = in.Z[row+d0 : row+d1]
-			}
-			hs := wk.hs[(i+1)*bn : (i+2)*bn]
-			copy(hs, wk.hs[i*bn:(i+1)*bn])
-			gr := (b*L + t) * G * N
-			tk.forward(hs, wk.ab[i*bn:(i+1)*bn], wk.aux[i*3*nb:(i+1)*3*nb], junk[:nb], in.U[row+d0:row+d1],
-				in.Delta[row+d0:row+d1], z, in.Bm[gr:gr+G*N], in.Cm[gr:gr+G*N])
-		}
-		// Reverse recurrence over the chunk.
-		for i := t1 - t0 - 1; i >= 0; i-- {
-			t := t0 + i
-			row := (b*L + t) * D
-			gr := (b*L + t) * G * N
-			pr := ((b-wk.bLo)*L + t) * G * N
-			dB, dC := wk.dB[pr:pr+G*N], wk.dC[pr:pr+G*N]
-			if g.DBm == nil {
-				dB = junk[4*nb : 4*nb+G*N]
-			}
-			if g.DCm == nil {
-				dC = junk[4*nb : 4*nb+G*N]
-			}
-			rows := scanRows{
-				dout: dout[row+d0 : row+d1], u: in.U[row+d0 : row+d1],
-				du: junk[nb : 2*nb], ddelta: junk[2*nb : 3*nb], dz: junk[3*nb : 4*nb],
-				bm: in.Bm[gr : gr+G*N], cm: in.Cm[gr : gr+G*N], dB: dB, dC: dC,
-				hPrev: wk.hs[i*bn : (i+1)*bn], h: wk.hs[(i+1)*bn : (i+2)*bn], ab: wk.ab[i*bn : (i+1)*bn],
-				aux: wk.aux[i*3*nb : (i+1)*3*nb],
-			}
-			if in.Z != nil {
-				rows.z = in.Z[row+d0 : row+d1]
-			}
-			if g.DU != nil {
-				rows.du = g.DU[row+d0 : row+d1]
-			}
-			if g.DDelta != nil {
-				rows.ddelta = g.DDelta[row+d0 : row+d1]
-			}
-			if g.DZ != nil {
-				rows.dz = g.DZ[row+d0 : row+d1]
-			}
-			wk.reverse(tk, carry, &rows)
+	nv, nb, d0 := w.nv, w.nb, w.d0
+	wc := nv * scanLanes
+	sz := wc * N
+	W := w.W
+	t0 := c * Q
+	t1 := min(L, t0+Q)
+	// Recompute the chunk: hs row i+1 is the state after token t0+i, row 0 the chunk start.
+	so := ((b*nc+c)*D + d0) * N
+	w.loadLanes(w.hs[:sz], saved[so:so+nb*N])
+	// The rows the reverse pass reads or writes, prefetched during the recomputation.
+	pf := func(t int) {
+		off := (b*L+t)*D + d0
+		for _, s := range [...][]float32{in.Delta, in.U, in.Z, dout, g.DU, g.DDelta, g.DZ} {
+			w.prefetch(s, off)
 		}
 	}
-	if g.DH0 != nil {
-		copy(g.DH0[(b*D+d0)*N:(b*D+d1)*N], carry)
+	for t := t0; t < min(t1, t0+scanAhead); t++ {
+		pf(t)
 	}
-}
-
-// scanRows are one token's rows for the reverse step of a channel block.
-type scanRows struct {
-	dout, u, z, du, ddelta, dz []float32 // (nb) block rows; z may be nil
-	bm, cm, dB, dC             []float32 // (G, N)
-	hPrev, h, ab               []float32 // (nb, N) state before and after the token, decays
-	aux                        []float32 // (3, nb): δ, dδ/dΔraw, ungated y
-}
-
-// reverse takes one token back: with carry = dL/dh_t from later tokens on entry, it adds the
-// token's own output gradient, accumulates every gradient and leaves dL/dh_{t−1} in carry.
-func (wk *scanWorker) reverse(k *scanTok, carry []float32, r *scanRows) {
-	N := k.N
-	nb := k.d1 - k.d0
-	dout, u, du, ddelta, dz := r.dout[:nb], r.u[:nb], r.du[:nb], r.ddelta[:nb], r.dz[:nb]
-	dl, dsp, ys := r.aux[:nb], r.aux[nb:2*nb], r.aux[2*nb:3*nb]
-	var sig []float32
-	if r.z != nil {
-		sig = k.gate[:nb]
-		scanSigmoidRow(sig, r.z[:nb])
-	}
-	for d := k.d0; d < k.d1; {
-		g := d / k.dpg
-		e := min(k.d1, (g+1)*k.dpg)
-		bv, cv := r.bm[g*N:g*N+N], r.cm[g*N:g*N+N]
-		dB, dC := r.dB[g*N:g*N+N], r.dC[g*N:g*N+N]
-		for ; d < e; d++ {
-			j := d - k.d0
-			x, δ := u[j], dl[j]
-			dy := dout[j]
-			if r.z != nil {
-				zz, sg := r.z[j], sig[j]
-				dz[j] = dy * ys[j] * sg * (1 + zz*(1-sg))
-				dy *= zz * sg
-			}
-			var dux float32
-			if k.Dskip != nil {
-				wk.dD[d] += dy * x
-				dux = dy * k.Dskip[d]
-			}
-			δx := δ * x
-			a := k.A[d*N : d*N+N]
-			dA := wk.dA[d*N : d*N+N]
-			o := j * N
-			ch, h, hp, ab := carry[o:o+N], r.h[o:o+N], r.hPrev[o:o+N], r.ab[o:o+N]
-			dA, ch, h, hp, ab = dA[:len(a)], ch[:len(a)], h[:len(a)], hp[:len(a)], ab[:len(a)]
-			bv, cv, dB, dC := bv[:len(a)], cv[:len(a)], dB[:len(a)], dC[:len(a)]
-			var sB, sA float32
-			for n, an := range a {
-				dh := ch[n] + dy*cv[n]
-				dC[n] += dy * h[n]
-				q := dh * ab[n] * hp[n]
-				dA[n] += δ * q
-				sA += an * q
-				dB[n] += dh * δx
-				sB += dh * bv[n]
-				ch[n] = ab[n] * dh
-			}
-			du[j] = dux + δ*sB
-			dr := (sA + x*sB) * dsp[j]
-			ddelta[j] = dr
-			wk.dBias[d] += dr
+	for i := range t1 - t0 {
+		t := t0 + i
+		off := (b*L+t)*D + d0
+		if t+scanAhead < t1 {
+			pf(t + scanAhead)
 		}
+		ax := w.aux[i*3*W:]
+		dl, dsp, ys := ax[:wc], ax[W:W+wc], ax[2*W:2*W+wc]
+		w.steps(dl, dsp, w.row(w.raw, in.Delta, off), in.Softplus)
+		gr := ((b*L+t)*G + gi) * N
+		scanFwdTok(nv, N, w.at, w.hs[i*sz:(i+1)*sz], w.hs[(i+1)*sz:(i+2)*sz], w.ab[i*sz:(i+1)*sz],
+			dl, w.row(w.u, in.U, off), w.dsk, in.Bm[gr:gr+N], in.Cm[gr:gr+N], ys)
+	}
+	// Reverse recurrence over the chunk.
+	for i := t1 - t0 - 1; i >= 0; i-- {
+		t := t0 + i
+		off := (b*L+t)*D + d0
+		ax := w.aux[i*3*W:]
+		dl, dsp, ys := ax[:wc], ax[W:W+wc], ax[2*W:2*W+wc]
+		dy := w.row(w.dout, dout, off)
+		var dz []float32
+		if in.Z != nil {
+			dz = w.orow(w.dz, g.DZ, off)
+			scanGateBwd(w.dy[:wc], dz, dy, ys, w.row(w.z, in.Z, off))
+			dy = w.dy[:wc]
+		}
+		du, dr := w.orow(w.du, g.DU, off), w.orow(w.dr, g.DDelta, off)
+		gr := ((b*L+t)*G + gi) * N
+		scanBwdTok(nv, N, w.at, w.hs[i*sz:(i+1)*sz], w.hs[(i+1)*sz:(i+2)*sz], w.ab[i*sz:(i+1)*sz], p.carry, p.dA,
+			dl, w.row(w.u, in.U, off), dy, dsp, w.dsk, in.Bm[gr:gr+N], in.Cm[gr:gr+N], w.dbc, du, dr, p.dD, p.dBias)
+		pr := ((b-wk.bLo)*L+t)*G*N + gi*N
+		dBr, dCr := w.junk, w.junk
+		if wk.dB != nil {
+			dBr = wk.dB[pr : pr+N]
+		}
+		if wk.dC != nil {
+			dCr = wk.dC[pr : pr+N]
+		}
+		scanReduce(N, dBr, dCr, w.dbc)
+		if in.Z != nil {
+			w.flush(dz, g.DZ, off)
+		}
+		w.flush(du, g.DU, off)
+		w.flush(dr, g.DDelta, off)
 	}
 }

@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
+	"unsafe"
 
 	"github.com/ebitengine/purego"
 	"github.com/hybridlab/hybrid/internal/par"
@@ -41,6 +43,7 @@ var (
 	loadErr   error
 	libName   string
 	sgemm     func(order, ta, tb, m, n, k int32, alpha float32, a *float32, lda int32, b *float32, ldb int32, beta float32, c *float32, ldc int32)
+	sgemmF    uintptr // the Fortran sgemm_ (every argument by pointer), 0 when absent
 	setThread func(n int32)
 	getConfig func() string
 )
@@ -64,6 +67,9 @@ func Load() error {
 				continue
 			}
 			purego.RegisterLibFunc(&sgemm, lib, "cblas_sgemm")
+			if sym, err := purego.Dlsym(lib, "sgemm_"); err == nil && sym != 0 {
+				sgemmF = sym
+			}
 			if sym, err := purego.Dlsym(lib, "openblas_set_num_threads"); err == nil && sym != 0 {
 				purego.RegisterFunc(&setThread, sym)
 			}
@@ -128,7 +134,7 @@ func (impl Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float
 	// oversubscribe the cores, and the project has one owner of parallelism: Go.
 	w := par.Workers()
 	if w == 1 || par.Busy() || float64(m)*float64(n)*float64(k) < parallelFlops {
-		sgemm(cblasRowMajor, trans(tA), trans(tB), int32(m), int32(n), int32(k), alpha, &a[0], int32(lda), &b[0], int32(ldb), beta, &c[0], int32(ldc))
+		call(tA, tB, m, n, k, alpha, a, 0, lda, b, 0, ldb, beta, c, 0, ldc)
 		return
 	}
 	if m >= n {
@@ -137,7 +143,7 @@ func (impl Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float
 			if tA != blas.NoTrans {
 				ao = lo // ... or columns of A
 			}
-			sgemm(cblasRowMajor, trans(tA), trans(tB), int32(hi-lo), int32(n), int32(k), alpha, &a[ao], int32(lda), &b[0], int32(ldb), beta, &c[lo*ldc], int32(ldc))
+			call(tA, tB, hi-lo, n, k, alpha, a, ao, lda, b, 0, ldb, beta, c, lo*ldc, ldc)
 		})
 		return
 	}
@@ -146,8 +152,58 @@ func (impl Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float
 		if tB != blas.NoTrans {
 			bo = lo * ldb // ... or rows of B
 		}
-		sgemm(cblasRowMajor, trans(tA), trans(tB), int32(m), int32(hi-lo), int32(k), alpha, &a[0], int32(lda), &b[bo], int32(ldb), beta, &c[lo], int32(ldc))
+		call(tA, tB, m, hi-lo, k, alpha, a, 0, lda, b, bo, ldb, beta, c, lo, ldc)
 	})
+}
+
+// gemmArgs holds the by-pointer scalar arguments of one sgemm_ call. Integers are stored as
+// int64: little-endian, so a 32-bit (LP64) or 64-bit (ILP64) BLAS reads the same value.
+type gemmArgs struct {
+	ta, tb                 [8]byte
+	m, n, k, lda, ldb, ldc int64
+	alpha, beta            float32
+	pa, pb, pc             unsafe.Pointer // the matrices: held here, they are on the heap (escape analysis) and alive
+	args                   [13]uintptr    // SyscallN's variadic slice, here so that it costs no allocation
+}
+
+// gemmPool recycles gemmArgs: calls come from several goroutines at once, and a pooled block is
+// on the heap (it does not move while C reads it) yet costs no allocation per call.
+var gemmPool = sync.Pool{New: func() any { return new(gemmArgs) }}
+
+// call runs one row-major product on a[ao:], b[bo:], c[co:] through OpenBLAS. The Fortran sgemm_
+// (all arguments by pointer, so purego.SyscallN passes them without reflection: no garbage per
+// call) computes the column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, which is the row-major C = op(A)·op(B).
+// Without sgemm_ it uses cblas_sgemm through the registered closure (which allocates a little).
+func call(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, ao, lda int, b []float32, bo, ldb int, beta float32, c []float32, co, ldc int) {
+	if sgemmF == 0 {
+		sgemm(cblasRowMajor, trans(tA), trans(tB), int32(m), int32(n), int32(k), alpha, &a[ao], int32(lda), &b[bo], int32(ldb), beta, &c[co], int32(ldc))
+		return
+	}
+	p := gemmPool.Get().(*gemmArgs)
+	p.ta[0], p.tb[0] = fortranTrans(tA), fortranTrans(tB)
+	p.m, p.n, p.k, p.lda, p.ldb, p.ldc = int64(m), int64(n), int64(k), int64(lda), int64(ldb), int64(ldc)
+	p.alpha, p.beta = alpha, beta
+	p.pa, p.pb, p.pc = unsafe.Pointer(&a[ao]), unsafe.Pointer(&b[bo]), unsafe.Pointer(&c[co])
+	p.args = [13]uintptr{
+		uintptr(unsafe.Pointer(&p.tb[0])), uintptr(unsafe.Pointer(&p.ta[0])),
+		uintptr(unsafe.Pointer(&p.n)), uintptr(unsafe.Pointer(&p.m)), uintptr(unsafe.Pointer(&p.k)),
+		uintptr(unsafe.Pointer(&p.alpha)),
+		uintptr(p.pb), uintptr(unsafe.Pointer(&p.ldb)),
+		uintptr(p.pa), uintptr(unsafe.Pointer(&p.lda)),
+		uintptr(unsafe.Pointer(&p.beta)),
+		uintptr(p.pc), uintptr(unsafe.Pointer(&p.ldc)),
+	}
+	purego.SyscallN(sgemmF, p.args[:]...)
+	runtime.KeepAlive(p)
+	p.pa, p.pb, p.pc = nil, nil, nil // do not keep the matrices alive from the pool
+	gemmPool.Put(p)
+}
+
+func fortranTrans(t blas.Transpose) byte {
+	if t == blas.NoTrans {
+		return 'N'
+	}
+	return 'T'
 }
 
 // parallelFlops is the multiply-add count above which a product is split across goroutines.

@@ -87,3 +87,27 @@ func BenchmarkCeilings(b *testing.B) {
 	b.ReportMetric(ceiling.CopyBandwidth(), "copy-GB/s")
 	_ = blas32.Implementation()
 }
+
+// TestSgemmNoAllocs checks that a call into OpenBLAS leaves no garbage (kernels call Sgemm per
+// chunk or tile, thousands of times a step). The serial path is measured: par.For's goroutines
+// allocate by themselves.
+func TestSgemmNoAllocs(t *testing.T) {
+	if err := Load(); err != nil {
+		t.Skipf("OpenBLAS not installed: %v", err)
+	}
+	if sgemmF == 0 {
+		t.Skip("no sgemm_ symbol: the cblas fallback allocates")
+	}
+	const m, n, k = 8, 8, 8
+	a, b, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
+	for i := range a {
+		a[i], b[i] = float32(i%5), float32(i%3)
+	}
+	for _, tr := range [][2]blas.Transpose{{blas.NoTrans, blas.NoTrans}, {blas.Trans, blas.NoTrans}, {blas.NoTrans, blas.Trans}} {
+		if got := testing.AllocsPerRun(100, func() {
+			Implementation{}.Sgemm(tr[0], tr[1], m, n, k, 1, a, 8, b, 8, 0.5, c, n)
+		}); got != 0 {
+			t.Errorf("%c%c: %v allocations per Sgemm call, want 0", tr[0], tr[1], got)
+		}
+	}
+}

@@ -1,0 +1,52 @@
+//go:build !purego
+
+package selectivescan
+
+// AVX2+FMA versions of the scan's per-token kernels (scan_amd64.s), used when the CPU and OS
+// support them; build with -tags purego to use the Go versions (scan_kern.go) only. The
+// arguments are the first elements of slices whose lengths the wrappers in scan_kern.go check.
+
+//go:noescape
+func scanFwdTokAVX2(nv, n int, at, hin, hout, ab, dl, u, dsk, bm, cm, y *float32)
+
+//go:noescape
+func scanBwdTokAVX2(nv, n int, at, hp, h, ab, carry, dA, dl, u, dy, dsp, dsk, bm, cm, dbc, du, dr, dD, dBias *float32)
+
+//go:noescape
+func scanReduceAVX2(n int, dB, dC, dbc *float32)
+
+//go:noescape
+func scanSoftplusAVX2(nv int, dl, dsp, raw, bias *float32)
+
+//go:noescape
+func scanGateAVX2(nv int, out, y, z *float32)
+
+//go:noescape
+func scanGateBwdAVX2(nv int, dy, dz, dout, ys, z *float32)
+
+func scanCPUID(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
+
+func scanXgetbv() (eax uint32)
+
+// scanUseAVX2 selects the assembly; tests switch it off to compare with the Go kernels.
+var scanUseAVX2 = scanHasAVX2FMA()
+
+func scanHasAVX2FMA() bool {
+	maxID, _, _, _ := scanCPUID(0, 0)
+	if maxID < 7 {
+		return false
+	}
+	_, _, c1, _ := scanCPUID(1, 0)
+	const fma, osxsave, avx = 1 << 12, 1 << 27, 1 << 28
+	if c1&(fma|osxsave|avx) != fma|osxsave|avx {
+		return false
+	}
+	if scanXgetbv()&6 != 6 { // OS saves XMM and YMM state
+		return false
+	}
+	_, b7, _, _ := scanCPUID(7, 0)
+	return b7&(1<<5) != 0
+}
+
+//go:noescape
+func scanPrefetchAVX2(p *float32, n int)
