@@ -216,3 +216,16 @@ func bytesPerToken(tok data.Tokenizer, s *data.Stream) (float64, error) {
 func prepareMQAR(r *recipes.Recipe) (*Data, error) {
 	return nil, errors.New("data.corpus.kind mqar: not wired yet")
 }
+
+// Tokenizer is the recipe's tokenizer alone (a BPE is loaded from its vocabulary file or the
+// cache, trained first if neither has it), for generation and evaluation prompts.
+func Tokenizer(r *recipes.Recipe) (data.Tokenizer, error) {
+	if r.Data.Corpus.Kind == "mqar" || r.Data.Tokenizer.Kind == "byte" {
+		return data.ByteTokenizer{}, nil
+	}
+	trainC, _, name, err := corpora(r.Data.Corpus)
+	if err != nil {
+		return nil, err
+	}
+	return tokenizer(r.Data.Tokenizer, trainC, name)
+}

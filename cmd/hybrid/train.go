@@ -72,6 +72,3 @@ func cmdTrain(args []string) error {
 	fmt.Printf("results: %s\n", filepath.Join(*dir, "results.json"))
 	return nil
 }
-
-// cmdGenerate is not built yet.
-func cmdGenerate(args []string) error { return errors.New("generate: not built yet") }
