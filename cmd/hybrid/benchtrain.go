@@ -31,6 +31,7 @@ func benchTrain(args []string) error {
 	warmup := fs.Int("warmup", 2, "untimed steps first")
 	device := fs.String("device", "", "backend (default $HYBRID_BACKEND, else cpu)")
 	torch := fs.Bool("torch", false, "also time the PyTorch twin ("+torchScript+", bench/cpu-inter only) on the same CPU")
+	python := fs.String("python", defaultPython(), "Python interpreter with torch, for --torch")
 	pos, err := parseInterleaved(fs, rest)
 	if err != nil {
 		return err
@@ -60,7 +61,7 @@ func benchTrain(args []string) error {
 	if r.Name != "bench/cpu-inter" || len(sets) > 0 {
 		return fmt.Errorf("--torch: %s mirrors bench/cpu-inter exactly, without overrides", torchScript)
 	}
-	tt, err := runTorch(ctx, *warmup, *steps)
+	tt, err := runTorch(ctx, *python, *warmup, *steps)
 	if err != nil {
 		return fmt.Errorf("torch twin: %w", err)
 	}
@@ -82,11 +83,11 @@ type torchResult struct {
 }
 
 // runTorch runs the PyTorch twin and reads the JSON line it ends with.
-func runTorch(ctx context.Context, warmup, steps int) (*torchResult, error) {
+func runTorch(ctx context.Context, python string, warmup, steps int) (*torchResult, error) {
 	if _, err := os.Stat(torchScript); err != nil {
 		return nil, fmt.Errorf("%s not found (run from the repository root)", torchScript)
 	}
-	cmd := exec.CommandContext(ctx, "python3", torchScript, "--warmup", fmt.Sprint(warmup), "--steps", fmt.Sprint(steps),
+	cmd := exec.CommandContext(ctx, python, torchScript, "--warmup", fmt.Sprint(warmup), "--steps", fmt.Sprint(steps),
 		"--threads", fmt.Sprint(runtime.NumCPU()))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
@@ -108,4 +109,12 @@ func runTorch(ctx context.Context, warmup, steps int) (*torchResult, error) {
 		return nil, fmt.Errorf("%s printed no result line:\n%s", torchScript, out)
 	}
 	return tr, nil
+}
+
+// defaultPython prefers Debian's interpreter, where python3-torch installs torch.
+func defaultPython() string {
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		return "/usr/bin/python3"
+	}
+	return "python3"
 }
