@@ -30,7 +30,8 @@ type Prompt struct {
 	AnswerIds []int32 // Answer tokenised
 	Key       string  // the NIAH key ("" for pass keys)
 	NeedleAt  int     // token index where the needle starts
-	Depth     float64 // NeedleAt as a fraction of the haystack tokens
+	Hay       int     // haystack tokens: the prompt less the needle and the question
+	Depth     float64 // NeedleAt as a fraction of Hay
 }
 
 // PasskeyFiller is the standard pass-key filler (Landmark Attention, LongLoRA).
@@ -120,7 +121,7 @@ func (h *Haystack) Needle(length int, depth float64, seed uint64) (*Prompt, erro
 	h.hay.Copy(hay, int(below(src, uint64(h.hay.Len()-n+1))))
 	ids, at := insert(hay, needle, question, depth, h.ends)
 	answer := " " + value
-	return &Prompt{Ids: ids, Answer: answer, AnswerIds: h.tok.Encode(answer), Key: key, NeedleAt: at,
+	return &Prompt{Ids: ids, Answer: answer, AnswerIds: h.tok.Encode(answer), Key: key, NeedleAt: at, Hay: n,
 		Depth: float64(at) / float64(n)}, nil
 }
 
@@ -161,6 +162,6 @@ func (p *Passkey) Prompt(length int, seed uint64) (*Prompt, error) {
 	depth := uniform(src)
 	ids, at := insert(hay, needle, question, depth, p.ends)
 	answer := " " + k
-	return &Prompt{Ids: ids, Answer: answer, AnswerIds: p.tok.Encode(answer), NeedleAt: at,
+	return &Prompt{Ids: ids, Answer: answer, AnswerIds: p.tok.Encode(answer), NeedleAt: at, Hay: n,
 		Depth: float64(at) / float64(n)}, nil
 }

@@ -50,7 +50,7 @@ func TestNeedle(t *testing.T) {
 				if i > 0 && !strings.ContainsAny(txt[i-1:i], ".!?\n") {
 					t.Fatalf("%s: needle follows %q, not a sentence end", name, txt[max(i-10, 0):i])
 				}
-				if p.Depth > depth+1e-9 || p.Depth < depth-0.1 {
+				if p.Depth > depth+1e-9 || (depth-p.Depth)*float64(p.Hay) > 40 { // moved back at most one sentence
 					t.Fatalf("%s: needle at depth %.3f", name, p.Depth)
 				}
 				if got := tok.Decode(p.AnswerIds); got != p.Answer || !slices.Equal(p.Ids[p.NeedleAt:p.NeedleAt+3], tok.Encode(needle)[:3]) {

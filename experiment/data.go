@@ -23,6 +23,8 @@ type Data struct {
 	ValStream *data.Stream  // the held-out tokens, for evaluations at other lengths
 	// BytesPerToken converts nats per token into bits per byte (1 for the byte tokenizer).
 	BytesPerToken float64
+	// MQAR is the held-out recall set when the recipe trains on MQAR.
+	MQAR *data.MQAREval
 	// Unigram is the held-out unigram entropy in bits per byte: the score of a model that
 	// ignores context, which training must beat.
 	Unigram float64
@@ -213,8 +215,24 @@ func bytesPerToken(tok data.Tokenizer, s *data.Stream) (float64, error) {
 	return float64(n) / float64(s.Len()), nil
 }
 
+// prepareMQAR makes the synthetic recall task's training stream and held-out set; bits per
+// byte do not apply (BytesPerToken 0).
 func prepareMQAR(r *recipes.Recipe) (*Data, error) {
-	return nil, errors.New("data.corpus.kind mqar: not wired yet")
+	task := r.MQARTask()
+	c := r.Data.Corpus
+	ld, err := data.NewMQARLoader(task, r.Data.BatchSize, c.Examples, uint64(r.Train.Seed))
+	if err != nil {
+		return nil, err
+	}
+	n := c.EvalExamples
+	if n == 0 {
+		n = 1000
+	}
+	ev, err := data.NewMQAREval(task, r.Data.BatchSize, n, uint64(r.Train.Seed))
+	if err != nil {
+		return nil, err
+	}
+	return &Data{Name: task.String(), Tokenizer: data.ByteTokenizer{}, Train: ld, Val: ev, MQAR: ev}, nil
 }
 
 // Tokenizer is the recipe's tokenizer alone (a BPE is loaded from its vocabulary file or the

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -102,7 +101,7 @@ func Run(ctx context.Context, r *recipes.Recipe, dir string, o Options) (*result
 	out.Cost.WallSeconds = res.Elapsed.Seconds()
 	out.Train = &results.Train{FinalLoss: res.LastLoss, BestVal: res.BestVal, BestStep: res.BestStep,
 		SeqLen: T, BatchSize: r.Data.BatchSize}
-	if err := evaluate(ctx, r, m, d, tp, out, o); err != nil {
+	if err := evaluate(ctx, r, m, d, be, out, o, nil); err != nil {
 		return nil, err
 	}
 	if d.Unigram > 0 {
@@ -114,22 +113,6 @@ func Run(ctx context.Context, r *recipes.Recipe, dir string, o Options) (*result
 		return nil, err
 	}
 	return out, nil
-}
-
-// evaluate runs the recipe's suites on the trained model.
-func evaluate(ctx context.Context, r *recipes.Recipe, m *arch.Model, d *Data, tp *tensor.Tape, out *results.Results, o Options) error {
-	for _, s := range r.Eval.Suites {
-		if s != "lm" {
-			return fmt.Errorf("eval suite %q: not available yet", s)
-		}
-	}
-	loss, n, err := train.Evaluate(tp, m, d.Val, r.Eval.Batches)
-	if err != nil {
-		return err
-	}
-	out.LM = &results.LM{NLL: loss, Perplexity: math.Exp(loss), BitsPerByte: loss / math.Ln2 / d.BytesPerToken,
-		Tokens: int64(n), Bytes: int64(float64(n) * d.BytesPerToken), SeqLen: r.Data.SeqLen, Split: "val"}
-	return nil
 }
 
 // prepareDir makes dir and writes its recipe.yaml, and says whether the run resumes: a

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/hybridlab/hybrid/arch"
+	"github.com/hybridlab/hybrid/data"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -54,6 +55,21 @@ type Corpus struct {
 	Kind  string `yaml:"kind" json:"kind"`
 	Path  string `yaml:"path,omitempty" json:"path,omitempty"`
 	Field string `yaml:"field,omitempty" json:"field,omitempty"`
+	// MQAR only (vocabulary = model.vocab_size, length = data.seq_len): Pairs key–value pairs
+	// per example (0: seq_len/8), Examples training examples cycled over (0: a fresh example
+	// every time), EvalExamples held-out examples (0: 1000).
+	Pairs        int `yaml:"pairs,omitempty" json:"pairs,omitempty"`
+	Examples     int `yaml:"examples,omitempty" json:"examples,omitempty"`
+	EvalExamples int `yaml:"eval_examples,omitempty" json:"eval_examples,omitempty"`
+}
+
+// MQARTask is the MQAR task a recipe describes (meaningful when data.corpus.kind is mqar).
+func (r *Recipe) MQARTask() data.MQAR {
+	k := r.Data.Corpus.Pairs
+	if k == 0 {
+		k = r.Data.SeqLen / 8
+	}
+	return data.MQAR{Vocab: r.Model.VocabSize, T: r.Data.SeqLen, Pairs: k}
 }
 
 // Tokenizer turns text into ids.
@@ -106,9 +122,13 @@ type Budget struct {
 
 // Eval lists the suites run at eval_every and at the end.
 type Eval struct {
-	Suites  []string `yaml:"suites" json:"suites"`                       // lm, long_context, needle, recall, efficiency, recsys
-	Batches int      `yaml:"batches" json:"batches"`                     // held-out batches for lm
-	Lengths []int    `yaml:"lengths,omitempty" json:"lengths,omitempty"` // context lengths for long_context and needle
+	Suites  []string `yaml:"suites" json:"suites"`                       // lm, long_context, needle, passkey, mqar (recall), efficiency
+	Batches int      `yaml:"batches" json:"batches"`                     // held-out batches for lm (0: all)
+	Lengths []int    `yaml:"lengths,omitempty" json:"lengths,omitempty"` // context lengths for long_context, needle, passkey (default seq_len·{1,2,4})
+	// Contexts are the efficiency suite's decode context lengths (default 1K…32K).
+	Contexts []int `yaml:"contexts,omitempty" json:"contexts,omitempty"`
+	// Trials per needle cell and pass-key length (0: 10).
+	Trials int `yaml:"trials,omitempty" json:"trials,omitempty"`
 }
 
 // Default is the recipe every file is decoded over: a field a recipe leaves out keeps the value
@@ -219,7 +239,14 @@ func oneOf(v string, ok ...string) bool {
 func (r *Recipe) checkData(errs *Errors) {
 	d := r.Data
 	switch d.Corpus.Kind {
-	case "gosrc", "mqar":
+	case "gosrc":
+	case "mqar":
+		if err := r.MQARTask().Validate(); err != nil && d.SeqLen > 0 {
+			r.fail(errs, "data.corpus.pairs", "%s", strings.TrimPrefix(err.Error(), "data.MQAR: "))
+		}
+		if d.Corpus.Examples < 0 || d.Corpus.EvalExamples < 0 {
+			r.fail(errs, "data.corpus.examples", "must not be negative")
+		}
 	case "text", "tokens":
 		if d.Corpus.Path == "" {
 			r.fail(errs, "data.corpus.path", "missing: a %s corpus needs a path", d.Corpus.Kind)
@@ -322,8 +349,14 @@ func (r *Recipe) checkTrain(errs *Errors) {
 
 func (r *Recipe) checkEval(errs *Errors) {
 	for _, s := range r.Eval.Suites {
-		if !oneOf(s, "lm", "long_context", "needle", "recall", "efficiency", "recsys") {
-			r.fail(errs, "eval.suites", "%q is not one of lm, long_context, needle, recall, efficiency, recsys", s)
+		if !oneOf(s, "lm", "long_context", "needle", "passkey", "mqar", "recall", "efficiency") {
+			r.fail(errs, "eval.suites", "%q is not one of lm, long_context, needle, passkey, mqar (or recall), efficiency", s)
+		}
+		if oneOf(s, "mqar", "recall") && r.Data.Corpus.Kind != "mqar" {
+			r.fail(errs, "eval.suites", "%q needs data.corpus.kind: mqar", s)
+		}
+		if oneOf(s, "lm", "long_context", "needle", "passkey") && r.Data.Corpus.Kind == "mqar" {
+			r.fail(errs, "eval.suites", "%q needs a text corpus, not mqar", s)
 		}
 	}
 	if r.Eval.Batches < 0 {
@@ -333,6 +366,14 @@ func (r *Recipe) checkEval(errs *Errors) {
 		if n <= 0 {
 			r.fail(errs, "eval.lengths", "must be positive, have %d", n)
 		}
+	}
+	for _, n := range r.Eval.Contexts {
+		if n <= 0 {
+			r.fail(errs, "eval.contexts", "must be positive, have %d", n)
+		}
+	}
+	if r.Eval.Trials < 0 {
+		r.fail(errs, "eval.trials", "must be ≥ 0, have %d", r.Eval.Trials)
 	}
 }
 
