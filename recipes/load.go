@@ -19,7 +19,7 @@ import (
 
 // The shipped recipes. A recipe's name is its path here without ".yaml" (inter/1-5).
 //
-//go:embed *.yaml inter intra swa public bench
+//go:embed *.yaml inter intra swa public bench mqar
 var shipped embed.FS
 
 // List returns the names of the shipped recipes, sorted.
