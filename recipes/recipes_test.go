@@ -28,6 +28,8 @@ func TestShipped(t *testing.T) {
 		"public/nemotron-h": "M-M-MA-M-MA-M-",
 		"quickstart":        "MMMAMM",
 		"bench/cpu-inter":   "MMAMMMAM",
+		"mqar/hybrid":       "MA",
+		"mqar/mamba2":       "MM",
 	}
 	names := List()
 	if len(names) != len(want) {
@@ -49,7 +51,7 @@ func TestShipped(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.Model.DModel < 128 || r.Model.DModel > 256 || r.Data.SeqLen < 256 || r.Data.SeqLen > 512 {
+			if r.Data.Corpus.Kind != "mqar" && (r.Model.DModel < 128 || r.Model.DModel > 256 || r.Data.SeqLen < 256 || r.Data.SeqLen > 512) {
 				t.Errorf("d_model %d, seq_len %d: not a 2-core size", r.Model.DModel, r.Data.SeqLen)
 			}
 			if _, err := Show(name); err != nil {
