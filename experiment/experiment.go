@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -147,6 +148,9 @@ func prepareDir(r *recipes.Recipe, dir, hash string, fresh bool) (resume bool, e
 func backend(name string) (kernels.Backend, error) {
 	if name == "" {
 		return kernels.Default()
+	}
+	if name == "cuda" && !slices.Contains(kernels.Names(), "cuda") {
+		return nil, errors.New(`backend "cuda": no CUDA device found: this binary was built without -tags cuda (see kernels/cuda/README.md)`)
 	}
 	return kernels.Get(name)
 }

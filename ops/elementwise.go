@@ -3,8 +3,8 @@ package ops
 import (
 	"math"
 
-	"github.com/hybridlab/hybrid/internal/fmath"
 	"github.com/hybridlab/hybrid/internal/par"
+	"github.com/hybridlab/hybrid/internal/vmath"
 )
 
 // Elementwise ops over flat slices of N elements (any activation, e.g. N = R·D). Outputs may alias
@@ -34,9 +34,7 @@ func SiLU(out, x []float32, n int) error {
 		return err
 	}
 	each(n, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			out[i] = fmath.SiLU(x[i])
-		}
+		vmath.SiLU(out[lo:hi], x[lo:hi])
 	})
 	return nil
 }
@@ -49,10 +47,7 @@ func SiLUBackward(dx, dout, x []float32, n int) error {
 		return err
 	}
 	each(n, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			s := fmath.Sigmoid(x[i])
-			dx[i] = dout[i] * s * (1 + x[i]*(1-s))
-		}
+		vmath.SiLUBackward(dx[lo:hi], dout[lo:hi], x[lo:hi])
 	})
 	return nil
 }
@@ -65,9 +60,7 @@ func Softplus(out, x []float32, n int) error {
 		return err
 	}
 	each(n, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			out[i] = fmath.Softplus(x[i])
-		}
+		vmath.Softplus(out[lo:hi], x[lo:hi])
 	})
 	return nil
 }
@@ -80,13 +73,7 @@ func SoftplusBackward(dx, dout, x []float32, n int) error {
 		return err
 	}
 	each(n, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			if x[i] > 20 {
-				dx[i] = dout[i]
-			} else {
-				dx[i] = dout[i] * fmath.Sigmoid(x[i])
-			}
-		}
+		vmath.SoftplusBackward(dx[lo:hi], dout[lo:hi], x[lo:hi])
 	})
 	return nil
 }
@@ -101,9 +88,7 @@ func SwiGLU(out, a, b []float32, n int) error {
 		return err
 	}
 	each(n, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			out[i] = fmath.SiLU(a[i]) * b[i]
-		}
+		vmath.SwiGLU(out[lo:hi], a[lo:hi], b[lo:hi])
 	})
 	return nil
 }
@@ -117,12 +102,7 @@ func SwiGLUBackward(da, db, dout, a, b []float32, n int) error {
 		return err
 	}
 	each(n, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			av, bv, g := a[i], b[i], dout[i]
-			s := fmath.Sigmoid(av)
-			da[i] = g * bv * s * (1 + av*(1-s))
-			db[i] = g * av * s
-		}
+		vmath.SwiGLUBackward(da[lo:hi], db[lo:hi], dout[lo:hi], a[lo:hi], b[lo:hi])
 	})
 	return nil
 }

@@ -3,7 +3,7 @@ package ops
 import (
 	"math"
 
-	"github.com/hybridlab/hybrid/internal/fmath"
+	"github.com/hybridlab/hybrid/internal/vmath"
 )
 
 // Shapes: R rows, D channels, G groups of D/G consecutive channels (G = 1 for RMSNorm and LayerNorm).
@@ -143,9 +143,7 @@ func rmsForward(out, rstd, x, z, w []float32, r, d, g int, eps float32) {
 				zr := z[i*d : (i+1)*d]
 				zr = zr[:len(xr)]
 				or = or[:len(xr)]
-				for j, v := range xr {
-					or[j] = v * fmath.SiLU(zr[j])
-				}
+				vmath.SwiGLU(or, zr, xr)
 				yr = or
 			}
 			for q := range g {
@@ -177,10 +175,9 @@ func rmsBackward(dx, dz, dw, dout, x, z, w, rstd []float32, r, d, g int) {
 			if z != nil { // stage σ(z) in dz and y = x·z·σ(z) in dx
 				zr, dzr = z[i*d:(i+1)*d], dz[i*d:(i+1)*d]
 				zr, dzr, dxr = zr[:len(xr)], dzr[:len(xr)], dxr[:len(xr)]
+				vmath.Sigmoid(dzr, zr)
 				for j, v := range xr {
-					sg := fmath.Sigmoid(zr[j])
-					dzr[j] = sg
-					dxr[j] = v * zr[j] * sg
+					dxr[j] = v * zr[j] * dzr[j]
 				}
 				yr = dxr
 			}

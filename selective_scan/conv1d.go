@@ -18,6 +18,7 @@ import (
 	"math"
 
 	"github.com/hybridlab/hybrid/internal/par"
+	"github.com/hybridlab/hybrid/internal/vmath"
 )
 
 // ConvDims are the sizes of a causal conv1d.
@@ -152,7 +153,15 @@ func convPre(dst, wt, x, bias, state0 []float32, b, t int, d ConvDims) {
 	}
 	var ws, xs [4][]float32
 	n := 0
+	vec := vmath.Accelerated()
 	flush := func() {
+		if vec { // one vector FMA pass per tap beats one scalar pass for four taps
+			for i := range n {
+				vmath.MulAdd(dst, ws[i][:len(dst)], xs[i][:len(dst)])
+			}
+			n = 0
+			return
+		}
 		switch n {
 		case 1:
 			w0, x0 := ws[0][:len(dst)], xs[0][:len(dst)]
@@ -198,7 +207,6 @@ func convForward(out, stateOut, x, w, bias, state0 []float32, silu bool, d ConvD
 	tb := convTokBlock(d)
 	nt := (L + tb - 1) / tb
 	par.For(B*nt, 1, func(lo, hi int) {
-		sig := make([]float32, D)
 		for it := lo; it < hi; it++ {
 			b, t0 := it/nt, (it%nt)*tb
 			for t := t0; t < min(L, t0+tb); t++ {
@@ -206,10 +214,7 @@ func convForward(out, stateOut, x, w, bias, state0 []float32, silu bool, d ConvD
 				row := out[o : o+D]
 				convPre(row, wt, x, bias, state0, b, t, d)
 				if silu {
-					scanSigmoidRow(sig, row)
-					for c, v := range row {
-						row[c] = v * sig[c]
-					}
+					vmath.SiLU(row, row)
 				}
 			}
 		}
@@ -246,8 +251,8 @@ func convBackward(dx, dw, dbias, dstate0 []float32, dout, dstateOut, x, w, bias,
 	items := B * nt
 	nw := min(par.Workers(), items)
 	ws := make([]convWorker, nw)
-	// dpreRow fills dst (D) with dL/dpre at row p of batch b (zero outside [0, L)); sig (D) is scratch.
-	dpreRow := func(dst, sig []float32, b, p int) {
+	// dpreRow fills dst (D) with dL/dpre at row p of batch b (zero outside [0, L)).
+	dpreRow := func(dst []float32, b, p int) {
 		if p < 0 || p >= L {
 			clear(dst)
 			return
@@ -259,12 +264,7 @@ func convBackward(dx, dw, dbias, dstate0 []float32, dout, dstateOut, x, w, bias,
 			return
 		}
 		convPre(dst, wt, x, bias, state0, b, p, d)
-		scanSigmoidRow(sig, dst)
-		g, sig = g[:len(dst)], sig[:len(dst)]
-		for c, v := range dst {
-			s := sig[c]
-			dst[c] = g[c] * s * (1 + v*(1-s))
-		}
+		vmath.SiLUBackward(dst, g, dst) // in place: dst holds the pre-activation
 	}
 	// dxpadRow writes into dst (D) the gradient of xpad row p of batch b, reading dL/dpre rows
 	// p..p+W−1 from rows(q) (q is a token index).
@@ -276,10 +276,7 @@ func convBackward(dx, dw, dbias, dstate0 []float32, dout, dstateOut, x, w, bias,
 			if q < 0 || q >= L {
 				continue
 			}
-			src, wk := rows(q)[:len(dst)], wt[k*D:k*D+len(dst)]
-			for c := range dst {
-				dst[c] += wk[c] * src[c]
-			}
+			vmath.MulAdd(dst, wt[k*D:k*D+len(dst)], rows(q)[:len(dst)])
 		}
 		if j := p - (L - (W - 1)); dstateOut != nil && j >= 0 {
 			o := (b*(W-1) + j) * D
@@ -291,12 +288,11 @@ func convBackward(dx, dw, dbias, dstate0 []float32, dout, dstateOut, x, w, bias,
 			wk := &ws[wi]
 			wk.lo, wk.hi = wi*items/nw, (wi+1)*items/nw
 			wk.dpre, wk.dwt, wk.dbias = make([]float32, (tb+W-1)*D), make([]float32, W*D), make([]float32, D)
-			sig := make([]float32, D)
 			for it := wk.lo; it < wk.hi; it++ {
 				b, t0 := it/nt, (it%nt)*tb
 				t1 := min(L, t0+tb)
 				for q := t0; q < min(L, t1+W-1); q++ {
-					dpreRow(wk.dpre[(q-t0)*D:(q-t0+1)*D], sig, b, q)
+					dpreRow(wk.dpre[(q-t0)*D:(q-t0+1)*D], b, q)
 				}
 				rows := func(q int) []float32 { return wk.dpre[(q-t0)*D : (q-t0+1)*D] }
 				for t := t0; t < t1; t++ {
@@ -307,10 +303,7 @@ func convBackward(dx, dw, dbias, dstate0 []float32, dout, dstateOut, x, w, bias,
 						if src == nil {
 							continue
 						}
-						acc, src := wk.dwt[k*D:k*D+len(g)], src[:len(g)]
-						for c, v := range g {
-							acc[c] += v * src[c]
-						}
+						vmath.MulAdd(wk.dwt[k*D:k*D+len(g)], g, src[:len(g)])
 					}
 					if dx != nil {
 						o := (b*L + t) * D
@@ -338,10 +331,10 @@ func convBackward(dx, dw, dbias, dstate0 []float32, dout, dstateOut, x, w, bias,
 	}
 	// dstate0 row j is xpad row p = j−(W−1); it reads dL/dpre rows 0..W−2 only.
 	nr := min(L, W-1)
-	buf, sig := make([]float32, nr*D), make([]float32, D)
+	buf := make([]float32, nr*D)
 	for b := range B {
 		for q := range nr {
-			dpreRow(buf[q*D:(q+1)*D], sig, b, q)
+			dpreRow(buf[q*D:(q+1)*D], b, q)
 		}
 		for j := range W - 1 {
 			o := (b*(W-1) + j) * D

@@ -64,11 +64,7 @@ func (tp *Tape) Reshape(x *Tensor, shape ...int) *Tensor {
 	}
 	y := &Tensor{shape: append([]int(nil), shape...), buf: x.buf, name: x.name}
 	tp.record("reshape", y, func(dy kernels.Buffer) error {
-		dx, done := tp.accumulate(x)
-		if err := tp.be.Axpby(dx, 1, dy, 0, dy); err != nil {
-			return err
-		}
-		return done()
+		return tp.addGrad(x, 1, dy, y)
 	}, x)
 	return y
 }
@@ -292,19 +288,13 @@ func (tp *Tape) axpby(op string, alpha float32, a *Tensor, beta float32, b *Tens
 		ins = ins[:1]
 	}
 	tp.record(op, out, func(dy kernels.Buffer) error {
-		for i, x := range ins {
-			coef := alpha
+		// b first: a may take dy over (addGrad), which must come last.
+		for i := len(ins) - 1; i >= 0; i-- {
+			coef, from := alpha, out
 			if i == 1 {
-				coef = beta
+				coef, from = beta, nil
 			}
-			dx, done := tp.accumulate(x)
-			if dx == nil {
-				continue
-			}
-			if err := tp.be.Axpby(dx, coef, dy, 0, dy); err != nil {
-				return err
-			}
-			if err := done(); err != nil {
+			if err := tp.addGrad(ins[i], coef, dy, from); err != nil {
 				return err
 			}
 		}
@@ -363,24 +353,39 @@ func (tp *Tape) Split(x *Tensor, widths ...int) []*Tensor {
 		return outs
 	}
 	r, cols, off := x.Rows(), x.Dim(-1), 0
+	// fresh: x's gradient was started by this split's backward, so pieces copy into it rather than
+	// add. The pieces' nodes are adjacent on the tape and every consumer of every piece comes after
+	// them, so when the first of them runs backward each piece's gradient is final: the buffer is
+	// zeroed then only when some piece has none.
+	var fresh, started bool
 	for i, w := range widths {
 		out := tp.New("split", withLast(x.shape, w)...)
 		tp.Fail(tp.be.CopyRows(out.buf, w, 0, x.buf, cols, off, r, w, false))
 		o := off
+		outs[i] = out
 		tp.record("split", out, func(dy kernels.Buffer) error {
 			if !x.needsGrad {
 				return nil
 			}
-			if x.grad == nil { // first piece to flow back: start from zero so pieces can add
-				if x.param {
+			if !started {
+				started = true
+				switch {
+				case x.grad != nil:
+				case x.param:
 					x.grad = tp.be.Alloc(x.Size())
-				} else {
-					x.grad = tp.getZero(x.Size())
+				default:
+					x.grad = tp.get(x.Size())
+					fresh = true
+					for _, p := range outs {
+						if p.grad == nil { // some columns get no gradient: zero all (rare)
+							tp.be.Fill(x.grad, 0)
+							break
+						}
+					}
 				}
 			}
-			return tp.be.CopyRows(x.grad, cols, o, dy, w, 0, r, w, true)
+			return tp.be.CopyRows(x.grad, cols, o, dy, w, 0, r, w, !fresh)
 		}, x)
-		outs[i] = out
 		off += w
 	}
 	return outs

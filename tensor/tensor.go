@@ -122,13 +122,16 @@ type Tape struct {
 
 	free  map[int][]kernels.Buffer // pooled buffers by length
 	owned []kernels.Buffer         // handed out since the last Reset
+	// recycled holds buffers of owned that went back to free before Reset (activation gradients
+	// once consumed by Backward), so that they are listed in owned only once.
+	recycled map[kernels.Buffer]bool
 	// Stats on pool use, for tests and the efficiency report.
 	allocs, reuses int
 }
 
 // NewTape returns an empty tape on backend be.
 func NewTape(be kernels.Backend) *Tape {
-	return &Tape{be: be, free: map[int][]kernels.Buffer{}}
+	return &Tape{be: be, free: map[int][]kernels.Buffer{}, recycled: map[kernels.Buffer]bool{}}
 }
 
 // Backend is the tape's backend.
@@ -159,9 +162,12 @@ func (tp *Tape) PoolStats() (allocs, reuses int) { return tp.allocs, tp.reuses }
 // Parameters and their gradients are untouched.
 func (tp *Tape) Reset() {
 	for _, b := range tp.owned {
-		tp.free[b.Len()] = append(tp.free[b.Len()], b)
+		if !tp.recycled[b] {
+			tp.free[b.Len()] = append(tp.free[b.Len()], b)
+		}
 	}
 	tp.owned = tp.owned[:0]
+	clear(tp.recycled)
 	clear(tp.nodes)
 	tp.nodes = tp.nodes[:0]
 	tp.err = nil
@@ -174,12 +180,23 @@ func (tp *Tape) get(n int) kernels.Buffer {
 		b = l[len(l)-1]
 		tp.free[n] = l[:len(l)-1]
 		tp.reuses++
+		if tp.recycled[b] { // still listed in owned
+			delete(tp.recycled, b)
+			return b
+		}
 	} else {
 		b = tp.be.Alloc(n)
 		tp.allocs++
 	}
 	tp.owned = append(tp.owned, b)
 	return b
+}
+
+// release returns b, handed out by get since the last Reset and no longer used, to the pool
+// early, so that later gets of the same step reuse it.
+func (tp *Tape) release(b kernels.Buffer) {
+	tp.recycled[b] = true
+	tp.free[b.Len()] = append(tp.free[b.Len()], b)
 }
 
 // getZero returns a pooled, zero-filled buffer.
@@ -244,7 +261,34 @@ func (tp *Tape) accumulate(x *Tensor) (kernels.Buffer, func() error) {
 		}
 	}
 	tmp := tp.get(x.Size())
-	return tmp, func() error { return tp.be.Axpby(x.grad, 1, x.grad, 1, tmp) }
+	return tmp, func() error {
+		err := tp.be.Axpby(x.grad, 1, x.grad, 1, tmp)
+		tp.release(tmp)
+		return err
+	}
+}
+
+// addGrad adds coef·dy to x's gradient (x may be nil or need none). Without one yet, x takes dy
+// itself when coef is 1 and from (the op's output, whose gradient dy is) is given: dy is then
+// x's, and from no longer holds it (Backward does not release it); the caller must not touch dy
+// after. Otherwise it is added in place, with no scratch buffer.
+func (tp *Tape) addGrad(x *Tensor, coef float32, dy kernels.Buffer, from *Tensor) error {
+	if x == nil || !x.needsGrad {
+		return nil
+	}
+	if x.grad == nil {
+		switch {
+		case x.param: // parameters keep their gradient across steps; ZeroGrad clears it
+			x.grad = tp.be.Alloc(x.Size())
+		case coef == 1 && from != nil && from.grad == dy:
+			x.grad, from.grad = dy, nil
+			return nil
+		default:
+			x.grad = tp.get(x.Size())
+			return tp.be.Axpby(x.grad, coef, dy, 0, dy)
+		}
+	}
+	return tp.be.Axpby(x.grad, 1, x.grad, coef, dy)
 }
 
 // paramGrad returns the gradient buffer of a parameter-like input for kernels that accumulate
@@ -294,6 +338,13 @@ func (tp *Tape) Backward(loss *Tensor, seed ...float32) error {
 		}
 		if err := n.backward(n.out.grad); err != nil {
 			return tp.Fail(fmt.Errorf("backward of %s: %w", n.name, err))
+		}
+		// Every consumer of n.out comes later on the tape and has run: its gradient is spent.
+		// Returning it to the pool now lets earlier layers reuse it, so the step's peak memory
+		// holds the activations and only a few layers' gradients rather than all of them.
+		if n.out != loss && !n.out.param && n.out.grad != nil {
+			tp.release(n.out.grad)
+			n.out.grad = nil
 		}
 	}
 	return tp.err

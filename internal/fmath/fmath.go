@@ -1,5 +1,6 @@
 // Package fmath has float32 elementary functions for kernel inner loops: faster than
 // converting to float64 for math.Exp, and accurate to a few ulp over the range kernels use.
+// For whole slices (activations, gates) use internal/vmath, which runs 8 lanes at a time.
 package fmath
 
 import "math"

@@ -127,8 +127,20 @@ func (be *Backend) Axpby(dst kernels.Buffer, a float32, x kernels.Buffer, b floa
 	}
 	par.For(len(d), 1<<14, func(lo, hi int) {
 		dd, xx, yy := d[lo:hi], xv[lo:hi], yv[lo:hi]
-		for i := range dd {
-			dd[i] = a*xx[i] + b*yy[i]
+		xx, yy = xx[:len(dd)], yy[:len(dd)]
+		switch {
+		case a == 1 && b == 1: // the tape's gradient accumulation
+			for i := range dd {
+				dd[i] = xx[i] + yy[i]
+			}
+		case a == 1 && b == 0 && &xx[0] == &yy[0]: // the tape's copy (0·x is dropped: x is y)
+			if &dd[0] != &xx[0] {
+				copy(dd, xx)
+			}
+		default:
+			for i := range dd {
+				dd[i] = a*xx[i] + b*yy[i]
+			}
 		}
 	})
 	return nil
