@@ -58,7 +58,11 @@ func scanGen(r *rand.Rand, d ScanDims, o scanOpts) ScanInputs64 {
 		in.Dskip = numtest.Round32(numtest.Normal(r, d.D, 1))
 	}
 	if o.bias {
-		in.DeltaBias = numtest.Round32(numtest.Normal(r, d.D, 0.3))
+		if o.softplus {
+			in.DeltaBias = numtest.Round32(numtest.Normal(r, d.D, 0.3))
+		} else { // without softplus Δ+bias must stay positive, as in use: a negative step grows h
+			in.DeltaBias = numtest.Round32(numtest.Uniform(r, d.D, 0, 0.3))
+		}
 	}
 	if o.h0 {
 		in.H0 = numtest.Round32(numtest.Normal(r, d.B*d.D*d.N, 1))
