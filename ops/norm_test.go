@@ -172,9 +172,20 @@ func TestNormsMatchReference(t *testing.T) {
 				dw, db := f32s(p.dw0), f32s(p.db0)
 				dout := f32s(p.dout)
 				must(t, k.bwd(dx, dz, dw, db, dout, x, z, w, mean, rstd, r, d, g))
-				numtest.Check(t, "dx", dx, p.dx, tol)
+				// dx = rstd·(w·dy − x̂·mean(w·dy·x̂)) cancels when a group is small (D/G = 1 leaves
+				// only eps·w·dy/(x²+eps)): its error follows the size of the terms, not of dx.
+				terms := 0.0
+				for i, v := range p.dout {
+					terms = max(terms, math.Abs(v*p.w[i%d])*p.rstd[i/dg])
+				}
+				numtest.Check(t, "dx", dx, p.dx, numtest.Tol{Atol: tol.Atol * max(1, terms), Rtol: tol.Rtol})
 				if k.gate {
-					numtest.Check(t, "dz", dz, p.dz, tol)
+					// dz = dy_y·x·σ(z)·(1 + z·(1 − σ(z))), dy_y ~ rstd·w·dy: cancels near z ≈ −1.28; scale by its terms.
+					zterms := 0.0
+					for i, v := range p.dout {
+						zterms = max(zterms, math.Abs(v*p.x[i]*p.rstd[i/dg]*p.w[i%d])*(1+math.Abs(p.z[i])))
+					}
+					numtest.Check(t, "dz", dz, p.dz, numtest.Tol{Atol: tol.Atol * max(1, zterms), Rtol: tol.Rtol})
 				}
 				// dw, db sum R rows, each from a row reduction over D/G channels.
 				ptol := numtest.F32.Scaled(r * dg)
