@@ -2,6 +2,8 @@
 
 package selectivescan
 
+import "github.com/hybridlab/hybrid/internal/vmath"
+
 // AVX2+FMA versions of the scan's per-token kernels (scan_amd64.s), used when the CPU and OS
 // support them; build with -tags purego to use the Go versions (scan_kern.go) only. The
 // arguments are the first elements of slices whose lengths the wrappers in scan_kern.go check.
@@ -24,29 +26,9 @@ func scanGateAVX2(nv int, out, y, z *float32)
 //go:noescape
 func scanGateBwdAVX2(nv int, dy, dz, dout, ys, z *float32)
 
-func scanCPUID(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
-
-func scanXgetbv() (eax uint32)
-
-// scanUseAVX2 selects the assembly; tests switch it off to compare with the Go kernels.
-var scanUseAVX2 = scanHasAVX2FMA()
-
-func scanHasAVX2FMA() bool {
-	maxID, _, _, _ := scanCPUID(0, 0)
-	if maxID < 7 {
-		return false
-	}
-	_, _, c1, _ := scanCPUID(1, 0)
-	const fma, osxsave, avx = 1 << 12, 1 << 27, 1 << 28
-	if c1&(fma|osxsave|avx) != fma|osxsave|avx {
-		return false
-	}
-	if scanXgetbv()&6 != 6 { // OS saves XMM and YMM state
-		return false
-	}
-	_, b7, _, _ := scanCPUID(7, 0)
-	return b7&(1<<5) != 0
-}
+// scanUseAVX2 selects the assembly (AVX2 and FMA present and enabled by the OS, as
+// internal/vmath detects them); tests switch it off to compare with the Go kernels.
+var scanUseAVX2 = vmath.Accelerated()
 
 //go:noescape
 func scanPrefetchAVX2(p *float32, n int)

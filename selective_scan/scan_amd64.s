@@ -357,23 +357,6 @@ gbv:
 	VZEROUPPER
 	RET
 
-// func scanCPUID(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
-TEXT ·scanCPUID(SB), NOSPLIT, $0-24
-	MOVL eaxArg+0(FP), AX
-	MOVL ecxArg+4(FP), CX
-	CPUID
-	MOVL AX, eax+8(FP)
-	MOVL BX, ebx+12(FP)
-	MOVL CX, ecx+16(FP)
-	MOVL DX, edx+20(FP)
-	RET
-
-// func scanXgetbv() (eax uint32)
-TEXT ·scanXgetbv(SB), NOSPLIT, $0-4
-	MOVL $0, CX
-	BYTE $0x0f; BYTE $0x01; BYTE $0xd0 // XGETBV
-	MOVL AX, eax+0(FP)
-	RET
 
 // func scanPrefetchAVX2(p *float32, n int)
 // Prefetches the cache lines holding p[0:n] (n ≥ 1) into all cache levels.
