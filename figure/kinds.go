@@ -338,7 +338,15 @@ func isoPanel(p *plot.Plot, f *Figure, fam string, iso *scaling.IsoFLOP, key str
 			lo, hi = math.Min(lo, q.N), math.Max(hi, q.N)
 			f.add(fam, b.FLOPs, "run", q.Run, q.N, q.Loss)
 		}
-		lo, hi = math.Min(lo, b.NOpt), math.Max(hi, b.NOpt)
+		// A vertex far outside the sizes run is an extrapolation, not a measured optimum: the
+		// curve is drawn at most a factor 3 past the data and such a vertex is left unmarked
+		// (it stays in the CSV and in fits.json, flagged there).
+		inside := b.NOpt >= lo/3 && b.NOpt <= 3*hi
+		if inside {
+			lo, hi = math.Min(lo, b.NOpt), math.Max(hi, b.NOpt)
+		} else {
+			lo, hi = lo/3, 3*hi
+		}
 		if err := points(p, name, xy, c, i, false); err != nil {
 			return err
 		}
@@ -351,8 +359,12 @@ func isoPanel(p *plot.Plot, f *Figure, fam string, iso *scaling.IsoFLOP, key str
 		if err := line(p, "", curve, c, false); err != nil {
 			return err
 		}
-		opts = append(opts, plotter.XY{X: b.NOpt, Y: b.LossOpt})
-		f.add(fam, b.FLOPs, "vertex", "", b.NOpt, b.LossOpt)
+		if inside {
+			opts = append(opts, plotter.XY{X: b.NOpt, Y: b.LossOpt})
+			f.add(fam, b.FLOPs, "vertex", "", b.NOpt, b.LossOpt)
+		} else {
+			f.add(fam, b.FLOPs, "vertex outside the sizes run", "", b.NOpt, b.LossOpt)
+		}
 	}
 	s, err := plotter.NewScatter(opts)
 	if err != nil {
