@@ -326,6 +326,18 @@ func argmax(row []float32) int {
 	return best
 }
 
+// logitsOf runs m.Logits on ids (B, T) and checks the result has B·T rows of V.
+func logitsOf(m Model, ids []int32, B, T, V int) ([]float32, error) {
+	logits, err := m.Logits(ids, B, T)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLogits("Logits", logits, B*T, V); err != nil {
+		return nil, err
+	}
+	return logits, nil
+}
+
 // checkLogits checks a Logits or decoder result has rows·V values.
 func checkLogits(what string, got []float32, rows, V int) error {
 	if len(got) != rows*V {

@@ -95,11 +95,8 @@ func (p *lmPlan) run(ctx context.Context, m Model, o *Options) (*results.LM, err
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		logits, err := m.Logits(b.Inputs, b.B, b.T)
+		logits, err := logitsOf(m, b.Inputs, b.B, b.T, V)
 		if err != nil {
-			return nil, err
-		}
-		if err := checkLogits("Logits", logits, b.B*b.T, V); err != nil {
 			return nil, err
 		}
 		for j, t := range b.Targets {
@@ -212,12 +209,9 @@ func (p *longPlan) run(ctx context.Context, m Model, o *Options) (*results.LongC
 				return nil, err
 			}
 			rows := min(b.B, o.LongSeqs-seqs)
-			logits, err := m.Logits(b.Inputs[:rows*L], rows, L)
+			logits, err := logitsOf(m, b.Inputs[:rows*L], rows, L, V)
 			if err != nil {
 				return nil, fmt.Errorf("length %d: %w", L, err)
-			}
-			if err := checkLogits("Logits", logits, rows*L, V); err != nil {
-				return nil, err
 			}
 			for row := range rows {
 				for t := range L {

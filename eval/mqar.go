@@ -40,11 +40,8 @@ func runMQAR(ctx context.Context, m Model, o *Options) (*results.MQAR, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		logits, err := m.Logits(b.Inputs, b.B, b.T)
+		logits, err := logitsOf(m, b.Inputs, b.B, b.T, V)
 		if err != nil {
-			return nil, err
-		}
-		if err := checkLogits("Logits", logits, b.B*b.T, V); err != nil {
 			return nil, err
 		}
 		for j, t := range b.Targets {
