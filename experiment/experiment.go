@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hybridlab/hybrid/internal/units"
 	"io"
 	"os"
 	"path/filepath"
@@ -68,7 +69,7 @@ func Run(ctx context.Context, r *recipes.Recipe, dir string, o Options) (*result
 		return nil, err
 	}
 	logf("recipe %s (config %.12s): layout %s, %s parameters (%s non-embedding), %.2f MFLOP/token to train",
-		r.Name, hash, r.Pattern, human(count.Params()), human(count.NonEmbeddingParams()), count.TrainFLOPs()/1e6)
+		r.Name, hash, r.Pattern, units.SI(float64(count.Params())), units.SI(float64(count.NonEmbeddingParams())), count.TrainFLOPs()/1e6)
 	d, err := Prepare(r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: data: %w", r.Name, err)
@@ -203,16 +204,4 @@ func Family(pattern string) string {
 		return "swa"
 	}
 	return "other"
-}
-
-func human(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.2fB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.2fM", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1fK", float64(n)/1e3)
-	}
-	return fmt.Sprint(n)
 }

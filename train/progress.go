@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"github.com/hybridlab/hybrid/internal/units"
 	"io"
 	"os"
 	"strings"
@@ -88,18 +89,5 @@ func (p *Progress) line(s StepInfo, now time.Time) string {
 		eta = (per * time.Duration(p.Total-s.Step)).Round(time.Second).String()
 	}
 	return fmt.Sprintf("step %*d/%d [%s] %3.0f%% | loss %.4f | %s tok/s | ETA %s",
-		len(fmt.Sprint(p.Total)), s.Step, p.Total, bar, 100*frac, s.Loss, si(s.TokensPerS), eta)
-}
-
-// si formats x with a k/M/G suffix.
-func si(x float64) string {
-	switch {
-	case x >= 1e9:
-		return fmt.Sprintf("%.2fG", x/1e9)
-	case x >= 1e6:
-		return fmt.Sprintf("%.2fM", x/1e6)
-	case x >= 1e3:
-		return fmt.Sprintf("%.1fk", x/1e3)
-	}
-	return fmt.Sprintf("%.0f", x)
+		len(fmt.Sprint(p.Total)), s.Step, p.Total, bar, 100*frac, s.Loss, units.SI(s.TokensPerS), eta)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/hybridlab/hybrid/internal/units"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -51,7 +52,7 @@ func benchTrain(args []string) error {
 		return err
 	}
 	fmt.Printf("recipe %s: layout %s, %s params, batch %d × %d tokens, %.2f MFLOP/token (training)\n",
-		tb.Recipe, tb.Pattern, human(float64(tb.Params)), tb.Batch, tb.SeqLen, tb.FLOPsPerToken/1e6)
+		tb.Recipe, tb.Pattern, units.SI(float64(tb.Params)), tb.Batch, tb.SeqLen, tb.FLOPsPerToken/1e6)
 	fmt.Printf("SGEMM ceiling measured now: %.1f GFLOP/s\n\n", tb.SGEMM)
 	fmt.Printf("%-10s %12s %12s %12s %8s %12s\n", "framework", "step (s)", "tokens/s", "GFLOP/s", "MFU", "peak mem")
 	fmt.Printf("%-10s %12.3f %12.0f %12.1f %7.1f%% %12s\n", "hybrid", tb.StepSeconds, tb.TokensPerSec, tb.GFLOPS, 100*tb.MFU, mib(float64(tb.PeakBytes)))
@@ -67,7 +68,7 @@ func benchTrain(args []string) error {
 	}
 	gf := tb.FLOPsPerToken * tt.TokensPerSec / 1e9
 	fmt.Printf("%-10s %12.3f %12.0f %12.1f %7.1f%% %12s\n", "torch "+tt.Version, tt.StepSeconds, tt.TokensPerSec, gf, 100*gf/tb.SGEMM, "")
-	fmt.Printf("\nhybrid / torch: %.2f× the tokens/s (torch on %d threads, %s params)\n", tb.TokensPerSec/tt.TokensPerSec, tt.Threads, human(float64(tt.Params)))
+	fmt.Printf("\nhybrid / torch: %.2f× the tokens/s (torch on %d threads, %s params)\n", tb.TokensPerSec/tt.TokensPerSec, tt.Threads, units.SI(float64(tt.Params)))
 	if tt.Params != tb.Params {
 		fmt.Printf("warning: the twin has %d parameters, ours %d: the models differ\n", tt.Params, tb.Params)
 	}

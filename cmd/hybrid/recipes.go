@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/hybridlab/hybrid/internal/units"
 	"os"
 	"text/tabwriter"
 
@@ -27,7 +28,7 @@ func cmdRecipes(args []string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", name, r.Pattern, human(float64(c.Params())), r.Description)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", name, r.Pattern, units.SI(float64(c.Params())), r.Description)
 		}
 		return w.Flush()
 	case "show":
@@ -98,17 +99,4 @@ func cmdInfo(args []string) error {
 	}
 	fmt.Printf("recipe %s (hash %s)\nlayout %s\n\n", name, r.Hash()[:12], r.Pattern)
 	return c.WriteTable(os.Stdout, arch.Dtype(*dtype))
-}
-
-// human prints a count with a k/M/G suffix.
-func human(x float64) string {
-	switch {
-	case x >= 1e9:
-		return fmt.Sprintf("%.2fG", x/1e9)
-	case x >= 1e6:
-		return fmt.Sprintf("%.2fM", x/1e6)
-	case x >= 1e3:
-		return fmt.Sprintf("%.1fk", x/1e3)
-	}
-	return fmt.Sprintf("%.0f", x)
 }
