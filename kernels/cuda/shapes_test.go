@@ -99,7 +99,9 @@ func TestShapesAttention(t *testing.T) {
 				w.gpu.AttentionBackward(dqg, dkg, dvg, dog, qg, kg, vg, og, lg, d))
 			w.cmp("dq", dqc, dqg, d.S*d.Dh)
 			w.cmp("dk", dkc, dkg, d.L*d.Dh*d.H/d.HKV)
-			w.cmp("dv", dvc, dvg, d.L*d.H/d.HKV)
+			// dv = Pᵀ·dO sums L·rep terms, but P itself comes from Dh-long scores and an S-long
+			// softmax: the attention package's own rule, Dh + S + L·rep (flash_test.go).
+			w.cmp("dv", dvc, dvg, d.Dh+d.S+d.L*d.H/d.HKV)
 		})
 	}
 }
